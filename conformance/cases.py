@@ -1,0 +1,139 @@
+"""Deterministic, bounded case generation from the registry.
+
+Each case is a frozen record whose id reads like the call it makes,
+``cross_entropy(float32, (4, 5), reduction='sum', ignore_index=1)``: the function, the dtype,
+the input shape, then every option that is not at its default, then the value class when
+it is not ``normal``, then the device when it is not the CPU. The case's data seed is the
+crc32 of its id without the device (``hash()`` is salted per process), so a case
+reproduces alone, under ``-k``, under xdist, and on every device with the same data.
+
+Grid, per function:
+
+* main: every shape x every option combination x every dtype, with normal values;
+* value classes (extreme, ties, non-finite, ...): every option combination x every dtype,
+  each paired with one non-empty shape in rotation, so every value class meets every
+  option and dtype and the shapes are covered too.
+
+Option combinations the spec declares invalid (``Spec.valid``) are left to its error cases.
+"""
+
+import itertools
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from .registry import REGISTRY, ShapeDependent
+
+
+def _fmt_value(value):
+    return repr(value)
+
+
+def _fmt_shape(shape):
+    return repr(tuple(shape))
+
+
+@dataclass(frozen=True)
+class Case:
+    function: str
+    dtype: str
+    shape: tuple
+    options: tuple = ()  # ((name, value), ...): the non-default options, in registry order
+    values: str = "normal"
+    device: str = "cpu"
+
+    @property
+    def data_id(self):
+        parts = [self.dtype, _fmt_shape(self.shape)]
+        parts += [f"{k}={_fmt_value(v)}" for k, v in self.options]
+        if self.values != "normal":
+            parts.append(f"values={self.values}")
+        return f"{self.function}({', '.join(parts)})"
+
+    @property
+    def id(self):
+        if self.device == "cpu":
+            return self.data_id
+        return self.data_id[:-1] + f", device={self.device!r})"
+
+    @property
+    def seed(self):
+        return zlib.crc32(self.data_id.encode())
+
+    def rng(self, stream=0):
+        """The case's random generator; stream 1 draws ``grad_output``."""
+        return np.random.default_rng([self.seed, stream])
+
+    @property
+    def spec(self):
+        return REGISTRY[self.function]
+
+    def option(self, name):
+        """The option's value in this case (its default when not set)."""
+        for key, value in self.options:
+            if key == name:
+                return value
+        default = self.spec.options[name][0]
+        return default.resolve(self.shape) if isinstance(default, ShapeDependent) else default
+
+    def __str__(self):
+        return self.id
+
+
+def _combinations(spec, shape):
+    names = list(spec.options)
+    for values in itertools.product(*(spec.options[n] for n in names)):
+        chosen = []
+        for name, value, domain in zip(names, values, (spec.options[n] for n in names), strict=True):
+            if value is domain[0]:
+                continue  # defaults stay out of the id
+            if isinstance(value, ShapeDependent):
+                value = value.resolve(shape)
+            chosen.append((name, value))
+        yield tuple(chosen)
+
+
+def generate(spec, dtypes=None, devices=("cpu",)):
+    """All cases of ``spec``, in a stable order, without duplicates."""
+    dtypes = [d for d in spec.dtypes if dtypes is None or d in dtypes]
+    cases = {}
+
+    def add(case):
+        if case.id not in cases and spec.valid(case):
+            cases[case.id] = case
+
+    for device in devices:
+        for shape in spec.shapes:
+            for options in _combinations(spec, shape):
+                for dtype in dtypes:
+                    add(Case(spec.name, dtype, tuple(shape), options, spec.values[0], device))
+        rotation = [tuple(s) for s in spec.shapes if 0 not in s] or [tuple(s) for s in spec.shapes]
+        combinations = {shape: list(_combinations(spec, shape)) for shape in rotation}
+        for values in spec.values[1:]:
+            for i in range(len(combinations[rotation[0]])):
+                for j, dtype in enumerate(dtypes):
+                    shape = rotation[(i + j) % len(rotation)]
+                    add(Case(spec.name, dtype, shape, combinations[shape][i], values, device))
+    return list(cases.values())
+
+
+def all_cases(functions=None, dtypes=None, devices=("cpu",)):
+    """Cases of every registered function (or of ``functions``)."""
+    out = []
+    for name, spec in REGISTRY.items():
+        if functions is None or name in functions:
+            out += generate(spec, dtypes, devices)
+    return out
+
+
+def find(case_id):
+    """The case with this id (as printed in a failure), for reproducers."""
+    function = case_id.split("(", 1)[0]
+    device = "cpu"
+    if ", device=" in case_id:
+        device = case_id.rsplit(", device=", 1)[1].rstrip(")").strip("'")
+    for case in generate(REGISTRY[function], devices=(device,)):
+        if case.id == case_id:
+            return case
+    raise KeyError(f"no case with id {case_id!r}")

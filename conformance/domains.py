@@ -1,0 +1,80 @@
+"""Named input generators (``logits``, ``log_probabilities``, ``class_targets`` ...).
+
+Every generator draws in float64 from the case's seeded generator and rounds to the case
+dtype (:func:`conformance.dtypes.round_to`), so the reference and the target see the
+same values. Value classes:
+
+* ``normal``: moderate values (standard normal times 2);
+* ``extreme``: magnitudes near 1e4 in float32/float64 and up to the dtype's maximum in
+  float16/bfloat16, where intermediate results overflow the format;
+* ``ties``: small integers, so rows hold repeated and all-equal values;
+* ``nonfinite``: about one entry in six replaced by NaN, +inf or -inf.
+"""
+
+import numpy as np
+
+from .dtypes import FORMATS, round_to
+
+VALUE_CLASSES = ("normal", "extreme", "ties", "nonfinite")
+
+
+def real(rng, shape, dtype, values="normal", scale=2.0):
+    """Real numbers of the value class ``values``, rounded to ``dtype``."""
+    shape = tuple(shape)
+    if values == "normal":
+        x = rng.standard_normal(shape) * scale
+    elif values == "extreme":
+        if dtype in ("float16", "bfloat16"):
+            top = FORMATS[dtype].max
+            x = rng.choice([-1.0, -0.5, 0.0, 0.5, 1.0], size=shape) * top
+        else:
+            x = rng.standard_normal(shape) * 1e4
+    elif values == "ties":
+        x = rng.integers(-1, 2, size=shape).astype(np.float64)
+        if len(shape) >= 1 and shape[0] > 0:
+            x[0] = 1.0  # one slice of exactly equal values
+    elif values == "nonfinite":
+        x = rng.standard_normal(shape) * scale
+        hit = rng.random(shape) < 1 / 6
+        x = np.where(hit, rng.choice([np.nan, np.inf, -np.inf], size=shape), x)
+    else:
+        raise ValueError(f"unknown value class {values!r}")
+    return round_to(x, dtype)
+
+
+def logits(rng, shape, dtype, values="normal"):
+    return real(rng, shape, dtype, values)
+
+
+def log_probabilities(rng, shape, dtype, values="normal", axis=1):
+    """Log-probabilities along ``axis`` (log-softmax of normal logits); the value classes
+    other than ``normal`` apply to the raw values, as a port may receive them."""
+    if values != "normal":
+        return real(rng, shape, dtype, values)
+    x = rng.standard_normal(shape) * 2.0
+    if len(shape) and shape[axis] > 0:
+        x = x - np.max(x, axis=axis, keepdims=True)
+        x = x - np.log(np.sum(np.exp(x), axis=axis, keepdims=True))
+    return round_to(x, dtype)
+
+
+def probabilities(rng, shape, dtype, axis=1):
+    """Non-negative values summing to (about) one along ``axis``, rounded to ``dtype``."""
+    x = rng.exponential(1.0, size=shape)
+    if len(shape) and shape[axis] > 0:
+        x = x / np.sum(x, axis=axis, keepdims=True)
+    return round_to(x, dtype)
+
+
+def positive(rng, shape, dtype, low=0.5, high=2.0):
+    """Uniform values in ``[low, high)``: class weights and the like."""
+    return round_to(rng.uniform(low, high, size=shape), dtype)
+
+
+def class_targets(rng, shape, n_classes, ignore_index=None, ignored_fraction=0.25, dtype=np.int64):
+    """Class indices in ``[0, n_classes)``; when ``ignore_index`` is given, about
+    ``ignored_fraction`` of them are set to it (all of them with fraction 1)."""
+    t = rng.integers(0, max(n_classes, 1), size=shape)
+    if ignore_index is not None:
+        t = np.where(rng.random(shape) < ignored_fraction, ignore_index, t)
+    return t.astype(dtype)

@@ -1,0 +1,279 @@
+"""The checks run for every case, as plain functions returning an :class:`Outcome`.
+
+pytest's test functions (``test_conformance.py``), the planted-fault tests and the report
+all call these, so a case is judged the same way wherever it runs.
+"""
+
+import math
+import warnings
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+import reference
+
+from .compare import budget_growth, compare
+from .domains import real
+from .targets import TORCH_DTYPES, bits, convert_call, to_numpy, to_torch, torch_dtype_name
+
+LITERAL_LIMIT = 64  # arrays up to this size are printed inline in reproducers
+
+
+@dataclass
+class Outcome:
+    status: str  # "passed" | "failed" | "skipped"
+    message: str = ""
+    max_ulp: float = 0.0
+    max_rel: float = 0.0
+
+    @property
+    def ok(self):
+        return self.status != "failed"
+
+
+def _skipped(reason):
+    return Outcome("skipped", reason)
+
+
+def reference_function(name, backward=False):
+    return getattr(reference, name + ("_backward" if backward else ""))
+
+
+def _quiet(fn, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # deprecation warnings are checked elsewhere
+        return fn(*args, **kwargs)
+
+
+def _literal(value, dtype):
+    if isinstance(value, np.ndarray):
+        text = np.array2string(value, separator=", ", threshold=10**6, floatmode="unique",
+                               max_line_width=10**6)
+        text = text.replace("nan", "float('nan')").replace("inf", "float('inf')")
+        if np.issubdtype(value.dtype, np.floating):
+            return f"torch.tensor({text}, dtype=torch.{dtype})"
+        return f"torch.tensor({text}, dtype=torch.{value.dtype.name if value.dtype != np.bool_ else 'bool'})"
+    if isinstance(value, str) and value in TORCH_DTYPES:
+        return f"torch.{value}"
+    return repr(value)
+
+
+def describe_call(function, call, dtype, target_name="F"):
+    """The call as Python source: inline tensors when small, else a lookup by case id."""
+    parts = []
+    for i, (name, value) in enumerate(call.args.items()):
+        text = _literal(value, dtype)
+        parts.append(text if i < call.positional else f"{name}={text}")
+    return f"{target_name}.{function}({', '.join(parts)})"
+
+
+def _small(call):
+    return all(v.size <= LITERAL_LIMIT for v in call.args.values() if isinstance(v, np.ndarray))
+
+
+def reproducer(case, call, test, target):
+    lines = [f'pytest "conformance/test_conformance.py::test_{test}[{case.id}]" --target {target.name}']
+    if _small(call):
+        lines += ["import torch, torch.nn.functional as F", describe_call(case.function, call, case.dtype)]
+    else:
+        lines += ["import torch.nn.functional as F",
+                  "from conformance.harness import materialize",
+                  f"args, kwargs = materialize({case.id!r})",
+                  f"F.{case.function}(*args, **kwargs)"]
+    return "reproduce with:\n    " + "\n    ".join(lines)
+
+
+def materialize(case_id):
+    """The torch arguments of a case, from its id: ``args, kwargs = materialize(id)``."""
+    from .cases import find
+
+    case = find(case_id)
+    call = case.spec.sample(case.rng(), case)
+    args, kwargs, _ = convert_call(call, case.dtype, case.device)
+    return args, kwargs
+
+
+def _out_dtype(case, call):
+    requested = call.args.get("dtype")
+    return requested if isinstance(requested, str) else case.dtype
+
+
+def _overflow_ok(case):
+    # Inputs at the format's maximum: intermediates may overflow (compare.py's policy).
+    return case.values == "extreme" and case.dtype in ("float16", "bfloat16")
+
+
+def _growth(call):
+    sizes = [v.size for v in call.args.values() if isinstance(v, np.ndarray)]
+    return budget_growth(sizes[0] if sizes else 1)
+
+
+def _availability(case, target):
+    if not target.provides(case.function):
+        return _skipped("not provided by target")
+    if case.device.startswith("cuda") and not torch.cuda.is_available():
+        return _skipped("CUDA is not available")
+    return None
+
+
+def _call_target(target, case, args, kwargs):
+    try:
+        return _quiet(target.function(case.function), *args, **kwargs), None
+    except Exception as exc:  # a target that raises fails this case; the run goes on
+        return None, f"raised {type(exc).__name__}: {exc}"
+
+
+def _result_problems(case, out, out_dtype):
+    if not isinstance(out, torch.Tensor):
+        return [f"returned {type(out).__name__}, but should return a torch.Tensor"]
+    problems = []
+    if out.dtype != TORCH_DTYPES[out_dtype]:
+        problems.append(f"dtype: got torch.{torch_dtype_name(out.dtype)}, but should be torch.{out_dtype}")
+    if out.device.type != torch.device(case.device).type:
+        problems.append(f"device: got {out.device}, but should be {case.device}")
+    return problems
+
+
+def _fail(problems, case, call, test, target):
+    call_text = describe_call(case.function, call, case.dtype) if _small(call) else case.id
+    message = "\n".join(problems) + f"\n[{call_text}]\n" + reproducer(case, call, test, target)
+    return message
+
+
+def check_forward(case, target):
+    """Forward value, shape, dtype and device, and that no input was modified in place."""
+    unavailable = _availability(case, target)
+    if unavailable:
+        return unavailable
+    spec = case.spec
+    call = spec.sample(case.rng(), case)
+    positional, keywords = call.split()
+    expected = _quiet(reference_function(spec.name), *positional, **keywords)
+    out_dtype = _out_dtype(case, call)
+    args, kwargs, _ = convert_call(call, case.dtype, case.device)
+    tensors = {n: t for n, t in zip(call.args, list(args) + list(kwargs.values()), strict=True)
+               if isinstance(t, torch.Tensor)}
+    before = {n: bits(t) for n, t in tensors.items()}
+    out, error = _call_target(target, case, args, kwargs)
+    if error:
+        return Outcome("failed", _fail([error], case, call, "forward", target))
+    problems = _result_problems(case, out, out_dtype)
+    result = None
+    if isinstance(out, torch.Tensor):
+        result = compare(to_numpy(out), expected, out_dtype, spec.tolerance(out_dtype), _growth(call),
+                         overflow_ok=_overflow_ok(case))
+        if not result.ok:
+            problems.append(result.message)
+    for name, tensor in tensors.items():
+        if not torch.equal(bits(tensor), before[name]):
+            problems.append(f"input {name!r} was modified in place")
+    if problems:
+        return Outcome("failed", _fail(problems, case, call, "forward", target),
+                       result.max_ulp if result else math.inf, result.max_rel if result else math.inf)
+    return Outcome("passed", "", result.max_ulp, result.max_rel)
+
+
+def differentiable_args(spec, call):
+    return tuple(n for n in spec.differentiable
+                 if isinstance(call.args.get(n), np.ndarray) and np.issubdtype(call.args[n].dtype, np.floating))
+
+
+def check_backward(case, target):
+    """Gradients of every differentiable argument under a random ``grad_output``."""
+    unavailable = _availability(case, target)
+    if unavailable:
+        return unavailable
+    spec = case.spec
+    call = spec.sample(case.rng(), case)
+    grad_args = differentiable_args(spec, call)
+    if not grad_args:
+        return _skipped("no differentiable argument in this case")
+    out_dtype = _out_dtype(case, call)
+    args, kwargs, leaves = convert_call(call, case.dtype, case.device, grad_args)
+    out, error = _call_target(target, case, args, kwargs)
+    if error:
+        return Outcome("failed", _fail([error], case, call, "backward", target))
+    problems = _result_problems(case, out, out_dtype)
+    if problems:
+        return Outcome("failed", _fail(problems, case, call, "backward", target))
+    if not out.requires_grad:
+        return Outcome("failed", _fail(["output does not require grad: the target detached the graph"],
+                                       case, call, "backward", target))
+    grad_output = real(case.rng(1), tuple(out.shape), out_dtype)
+    try:
+        grads = torch.autograd.grad(out, list(leaves.values()), to_torch(grad_output, out_dtype, case.device),
+                                    allow_unused=True)
+    except Exception as exc:
+        return Outcome("failed", _fail([f"backward raised {type(exc).__name__}: {exc}"], case, call,
+                                       "backward", target))
+    positional, keywords = call.split()
+    expected = _quiet(reference_function(spec.name, backward=True), grad_output, *positional, **keywords)
+    worst_ulp = worst_rel = 0.0
+    for (name, leaf), grad in zip(leaves.items(), grads, strict=True):
+        actual = np.zeros(leaf.shape) if grad is None else to_numpy(grad)
+        result = compare(actual, expected[name], case.dtype, spec.tolerance(case.dtype), _growth(call),
+                         what=f"grad of {name}", overflow_ok=_overflow_ok(case))
+        worst_ulp, worst_rel = max(worst_ulp, result.max_ulp), max(worst_rel, result.max_rel)
+        if not result.ok:
+            problems.append(result.message)
+    if problems:
+        shown = _literal(grad_output, out_dtype) if grad_output.size <= LITERAL_LIMIT else "random"
+        problems.append(f"grad_output: {shown}")
+        return Outcome("failed", _fail(problems, case, call, "backward", target), worst_ulp, worst_rel)
+    return Outcome("passed", "", worst_ulp, worst_rel)
+
+
+@dataclass(frozen=True)
+class ErrorInstance:
+    """An error case of one function on one device, with an id like a case's."""
+
+    function: str
+    index: int
+    device: str = "cpu"
+
+    @property
+    def error(self):
+        from .registry import REGISTRY
+
+        return REGISTRY[self.function].errors[self.index]
+
+    @property
+    def id(self):
+        suffix = "" if self.device == "cpu" else f", device={self.device!r}"
+        return f"{self.function}({self.error.label}{suffix})"
+
+    def call(self):
+        return self.error.build(np.random.default_rng(zlib.crc32(f"{self.function}({self.error.label})".encode())))
+
+
+def check_error(instance, target):
+    """Both the reference and the target must raise the registered exception class."""
+    if not target.provides(instance.function):
+        return _skipped("not provided by target")
+    if instance.device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            return _skipped("CUDA is not available")
+        if instance.error.cpu_only:
+            return _skipped("CUDA reports this with a device-side assert, not an exception")
+    expected = instance.error.raises
+    call = instance.call()
+    positional, keywords = call.split()
+    try:
+        _quiet(reference_function(instance.function), *positional, **keywords)
+    except Exception as exc:
+        if not isinstance(exc, expected):
+            return Outcome("failed", f"the reference raised {type(exc).__name__}: {exc}, "
+                                     f"but the registry expects {expected.__name__} for {instance.id}")
+    else:
+        return Outcome("failed", f"the reference did not raise {expected.__name__} for {instance.id}")
+    args, kwargs, _ = convert_call(call, "float32", instance.device)
+    where = f"\n[{describe_call(instance.function, call, 'float32')}]"
+    try:
+        _quiet(target.function(instance.function), *args, **kwargs)
+    except Exception as exc:
+        if isinstance(exc, expected):
+            return Outcome("passed")
+        return Outcome("failed", f"raised {type(exc).__name__}: {exc}, but should raise {expected.__name__}{where}")
+    return Outcome("failed", f"did not raise, but should raise {expected.__name__}{where}")

@@ -1,0 +1,103 @@
+"""The registry: one record per function, the single source of the test domain.
+
+A :class:`Spec` names the function (looked up by that name in ``reference`` and in the
+target, never listed twice), its named input generator, the shapes, option domains,
+dtypes and value classes to generate cases from, which arguments are differentiable,
+tolerance overrides (each with its reason) and the inputs that must be rejected.
+
+The records themselves live in ``conformance/specs/<family>.py``; this module gathers them.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .compare import Tolerance
+from .dtypes import FLOAT_DTYPES
+
+
+@dataclass(frozen=True)
+class Gen:
+    """An option value that stands for generated data (a weight tensor, a target kind).
+
+    It prints as ``<name>`` in case ids: ``weight=<positive>``.
+    """
+
+    name: str
+
+    def __repr__(self):
+        return f"<{self.name}>"
+
+
+@dataclass(frozen=True)
+class ShapeDependent:
+    """An option value computed from the case's shape, e.g. a class index inside ``[0, C)``."""
+
+    name: str
+    resolve: Callable[[tuple], Any]
+
+    def __repr__(self):
+        return f"<{self.name}>"
+
+
+@dataclass
+class Call:
+    """Concrete arguments for one call, in signature order; the first ``positional`` are
+    passed positionally. Floating-point arrays are float64 holding values of the case dtype;
+    integer and boolean arrays keep their dtype."""
+
+    args: dict
+    positional: int = 1
+
+    def split(self):
+        items = list(self.args.items())
+        return [v for _, v in items[: self.positional]], dict(items[self.positional:])
+
+
+@dataclass(frozen=True)
+class ErrorCase:
+    """An invalid call: ``build(rng)`` returns its :class:`Call`; both the reference and the
+    target must raise ``raises``. ``label`` reads like the call's arguments."""
+
+    label: str
+    build: Callable
+    raises: type
+    cpu_only: bool = False  # CUDA kernels assert on the device instead of raising
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    sample: Callable  # (rng, case) -> Call: the named input generator
+    shapes: tuple
+    options: dict = field(default_factory=dict)  # name -> domain; the first value is the default
+    dtypes: tuple = FLOAT_DTYPES
+    values: tuple = ("normal",)  # value classes; the first is the main grid's
+    differentiable: tuple = ("input",)
+    tolerances: dict = field(default_factory=dict)  # dtype -> Tolerance with its reason
+    errors: tuple = ()
+    valid: Callable = lambda case: True  # drops option combinations that are error cases instead
+
+    def tolerance(self, dtype):
+        return self.tolerances.get(dtype)
+
+
+def _collect():
+    import importlib
+    import pkgutil
+
+    from . import specs as package
+
+    specs = {}
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        for spec in module.SPECS:
+            if spec.name in specs:
+                raise ValueError(f"{spec.name} is registered twice")
+            specs[spec.name] = spec
+    return specs
+
+
+REGISTRY = _collect()
+
+__all__ = ["Call", "ErrorCase", "Gen", "REGISTRY", "ShapeDependent", "Spec", "Tolerance"]

@@ -1,0 +1,1 @@
+"""Registry records, one module per loss family (each exports ``SPECS``)."""

@@ -1,0 +1,107 @@
+"""Loading the implementation under test and speaking to it in torch tensors.
+
+A target is any module (``pkg.mod``) or Python file (``path/to/port.py``) exposing
+functions with ``torch.nn.functional``'s names and signatures over torch tensors; the
+default is ``torch.nn.functional`` itself. Functions the target lacks are skipped with
+reason "not provided by target".
+"""
+
+import importlib
+import importlib.util
+import os
+import sys
+
+import numpy as np
+import torch
+
+DEFAULT_TARGET = "torch.nn.functional"
+TORCH_DTYPES = {
+    "float64": torch.float64,
+    "float32": torch.float32,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+}
+_BITS = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+
+
+def load_module(spec):
+    """Import ``spec``: a dotted module name, or the path of a ``.py`` file."""
+    if spec.endswith(".py") or os.sep in spec:
+        path = os.path.abspath(spec)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"--target file not found: {spec}")
+        name = "conformance_target_" + os.path.splitext(os.path.basename(path))[0]
+        module_spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[name] = module
+        module_spec.loader.exec_module(module)
+        return module
+    return importlib.import_module(spec)
+
+
+class TorchTarget:
+    """A module of torch functions under test, addressed by function name."""
+
+    def __init__(self, module, name=None):
+        self.module = module
+        self.name = name or module.__name__
+
+    @classmethod
+    def load(cls, spec=DEFAULT_TARGET):
+        return cls(load_module(spec), spec)
+
+    @property
+    def is_torch(self):
+        return self.module is torch.nn.functional
+
+    def provides(self, function):
+        return callable(getattr(self.module, function, None))
+
+    def function(self, function):
+        return getattr(self.module, function)
+
+
+def to_torch(value, dtype, device, requires_grad=False):
+    """A NumPy argument as the target sees it: floating arrays in ``dtype``, integer and
+    boolean arrays in their own dtype, the option ``dtype="float64"`` as a torch dtype."""
+    if isinstance(value, np.ndarray):
+        if np.issubdtype(value.dtype, np.floating):
+            t = torch.from_numpy(np.array(value, dtype=np.float64))  # np.array keeps 0-D shapes
+            return t.to(device=device, dtype=TORCH_DTYPES[dtype]).requires_grad_(requires_grad)
+        return torch.from_numpy(np.array(value)).to(device)
+    return value
+
+
+def convert_call(call, dtype, device, grad_args=()):
+    """``(args, kwargs, leaves)`` for the target; ``leaves`` maps each differentiable name to its tensor."""
+    converted, leaves = {}, {}
+    for name, value in call.args.items():
+        if name == "dtype" and isinstance(value, str):
+            converted[name] = TORCH_DTYPES[value]
+            continue
+        converted[name] = to_torch(value, dtype, device, requires_grad=name in grad_args)
+        if name in grad_args:
+            leaves[name] = converted[name]
+    items = list(converted.items())
+    args = [v for _, v in items[: call.positional]]
+    return args, dict(items[call.positional:]), leaves
+
+
+def to_numpy(tensor):
+    """float64 NumPy values of any tensor (bfloat16 included)."""
+    return tensor.detach().to("cpu", torch.float64).numpy()
+
+
+def bits(tensor):
+    """An exact snapshot of a tensor's contents, NaN payloads included."""
+    t = tensor.detach()
+    if t.is_floating_point():
+        t = t.view(_BITS[t.element_size()])
+    return t.clone()
+
+
+def torch_dtype_name(dtype):
+    for name, value in TORCH_DTYPES.items():
+        if value == dtype:
+            return name
+    return str(dtype).replace("torch.", "")

@@ -1,0 +1,3 @@
+"""ctc_loss (not yet written)."""
+
+__all__ = []
