@@ -1,4 +1,5 @@
-"""Known divergences of torch from its documented semantics (``known_divergences.toml``)."""
+"""Known divergences of torch from its documented semantics (``known_divergences/*.toml``,
+one file per loss family; the format is described at the top of ``classification.toml``)."""
 
 import os
 import re
@@ -6,7 +7,7 @@ from dataclasses import dataclass
 
 import tomllib
 
-PATH = os.path.join(os.path.dirname(__file__), "known_divergences.toml")
+DIRECTORY = os.path.join(os.path.dirname(__file__), "known_divergences")
 
 
 @dataclass(frozen=True)
@@ -26,9 +27,14 @@ class Divergence:
         return f"known torch divergence: {self.reason}" + (f" ({self.link})" if self.link else "")
 
 
-def load(path=PATH):
-    with open(path, "rb") as f:
-        data = tomllib.load(f)
-    return [Divergence(tuple(d["tests"]), d["function"], d["pattern"], " ".join(d["reason"].split()),
-                       d.get("link", ""))
-            for d in data.get("divergence", [])]
+def load(directory=DIRECTORY):
+    entries = []
+    for name in sorted(os.listdir(directory)):
+        if not name.endswith(".toml"):
+            continue
+        with open(os.path.join(directory, name), "rb") as f:
+            data = tomllib.load(f)
+        entries += [Divergence(tuple(d["tests"]), d["function"], d["pattern"], " ".join(d["reason"].split()),
+                               d.get("link", ""))
+                    for d in data.get("divergence", [])]
+    return entries

@@ -91,5 +91,5 @@ def pytest_collection_modifyitems(config, items):
     for divergence in divergences:
         if divergence not in used and divergence.function in functions:
             warnings.warn(pytest.PytestWarning(
-                f"known_divergences.toml: the entry for {divergence.function} matching "
+                f"known_divergences: the entry for {divergence.function} matching "
                 f"{divergence.pattern!r} matches no {'/'.join(divergence.tests)} test: is it stale?"), stacklevel=1)
