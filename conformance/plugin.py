@@ -49,8 +49,12 @@ def target(request):
     return TorchTarget.load(request.config.getoption("--target"))
 
 
+def _parametrized_by_test(metafunc, name):
+    return any(name in marker.args[0] for marker in metafunc.definition.iter_markers("parametrize"))
+
+
 def pytest_generate_tests(metafunc):
-    if "case" in metafunc.fixturenames:
+    if "case" in metafunc.fixturenames and not _parametrized_by_test(metafunc, "case"):
         from .cases import all_cases
 
         cases = all_cases(dtypes=selected_dtypes(metafunc.config), devices=selected_devices(metafunc.config))

@@ -166,7 +166,8 @@ def nll_loss_backward(grad_output, input, target, weight=None, ignore_index=-100
     """
     logp, kept, y, w, w_y = _class_index_terms(input, target, weight, ignore_index)
     s = reduce_backward(grad_output, kept.shape, reduction, mean_denominator=np.sum(w_y))
-    grad = _scatter(logp.shape, y, np.where(kept, -w_y * s, 0.0))
+    with np.errstate(invalid="ignore"):  # -0 * inf is torch's NaN for all-zero weights
+        grad = _scatter(logp.shape, y, np.where(kept, -w_y * s, 0.0))
     x = np.asarray(input)
     return {"input": np.moveaxis(grad, -1, _class_axis(x.ndim))}
 
@@ -333,11 +334,12 @@ def cross_entropy_backward(grad_output, input, target, weight=None, ignore_index
         logp, kept, y, w, w_y = _class_index_terms(log_softmax(x, axis), target, weight, ignore_index)
         s = reduce_backward(grad_output, kept.shape, reduction, mean_denominator=np.sum(w_y))
         n_classes = logp.shape[-1]
-        if label_smoothing > 0:
-            grad_logp = _scatter(logp.shape, y, np.where(kept, -(1 - label_smoothing) * w_y * s, 0.0))
-            grad_logp = grad_logp + np.where(kept, -(label_smoothing / n_classes) * s, 0.0)[..., None] * w
-        else:
-            grad_logp = _scatter(logp.shape, y, np.where(kept, -w_y * s, 0.0))
+        with np.errstate(invalid="ignore"):  # -0 * inf is torch's NaN for all-zero weights
+            if label_smoothing > 0:
+                grad_logp = _scatter(logp.shape, y, np.where(kept, -(1 - label_smoothing) * w_y * s, 0.0))
+                grad_logp = grad_logp + np.where(kept, -(label_smoothing / n_classes) * s, 0.0)[..., None] * w
+            else:
+                grad_logp = _scatter(logp.shape, y, np.where(kept, -w_y * s, 0.0))
         result = {}
     q = np.moveaxis(softmax(x, axis), axis, -1)
     grad_x = grad_logp - q * np.sum(grad_logp, axis=-1, keepdims=True)
