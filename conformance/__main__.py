@@ -112,7 +112,8 @@ def main(argv=None):
     args, extra = parser.parse_known_args(argv)
 
     pytest_args = [TESTS, "-q", "-p", "conformance.plugin", "-p", "no:logging", "--no-header",
-                   "--target", args.target, "--device", args.device, "--dtype", args.dtype, "-o", "console_output_style=count"]
+                   "--target", args.target, "--device", args.device, "--dtype", args.dtype,
+                   "-o", "console_output_style=count"]
     if args.keyword:
         pytest_args += ["-k", args.keyword]
     if args.workers:
