@@ -51,7 +51,7 @@ def _literal(value, dtype):
     if isinstance(value, np.ndarray):
         text = np.array2string(value, separator=", ", threshold=10**6, floatmode="unique",
                                max_line_width=10**6)
-        text = text.replace("nan", "float('nan')").replace("inf", "float('inf')")
+        text = " ".join(text.replace("nan", "float('nan')").replace("inf", "float('inf')").split())
         if np.issubdtype(value.dtype, np.floating):
             return f"torch.tensor({text}, dtype=torch.{dtype})"
         return f"torch.tensor({text}, dtype=torch.{value.dtype.name if value.dtype != np.bool_ else 'bool'})"
@@ -74,15 +74,15 @@ def _small(call):
 
 
 def reproducer(case, call, test, target):
-    lines = [f'pytest "conformance/test_conformance.py::test_{test}[{case.id}]" --target {target.name}']
+    """Two lines: the call (pasteable after ``import torch, torch.nn.functional as F``) and the
+    command that reruns this one case."""
     if _small(call):
-        lines += ["import torch, torch.nn.functional as F", describe_call(case.function, call, case.dtype)]
+        call_text = describe_call(case.function, call, case.dtype)
     else:
-        lines += ["import torch.nn.functional as F",
-                  "from conformance.harness import materialize",
-                  f"args, kwargs = materialize({case.id!r})",
-                  f"F.{case.function}(*args, **kwargs)"]
-    return "reproduce with:\n    " + "\n    ".join(lines)
+        call_text = (f"from conformance.harness import materialize; args, kwargs = materialize({case.id!r}); "
+                     f"F.{case.function}(*args, **kwargs)")
+    return (f"call: {call_text}\n"
+            f'rerun: pytest "conformance/test_conformance.py::test_{test}[{case.id}]" --target {target.name}')
 
 
 def materialize(case_id):
@@ -137,9 +137,7 @@ def _result_problems(case, out, out_dtype):
 
 
 def _fail(problems, case, call, test, target):
-    call_text = describe_call(case.function, call, case.dtype) if _small(call) else case.id
-    message = "\n".join(problems) + f"\n[{call_text}]\n" + reproducer(case, call, test, target)
-    return message
+    return "\n".join(problems) + "\n" + reproducer(case, call, test, target)
 
 
 def check_forward(case, target):
@@ -269,7 +267,7 @@ def check_error(instance, target):
     else:
         return Outcome("failed", f"the reference did not raise {expected.__name__} for {instance.id}")
     args, kwargs, _ = convert_call(call, "float32", instance.device)
-    where = f"\n[{describe_call(instance.function, call, 'float32')}]"
+    where = f"\ncall: {describe_call(instance.function, call, 'float32')}"
     try:
         _quiet(target.function(instance.function), *args, **kwargs)
     except Exception as exc:

@@ -167,7 +167,7 @@ def test_misbehaving_target_fails_with_a_clear_message(behaviour, message):
     case = Case("softmax", "float32", (3, 4), (("dim", -1),))
     outcome = check_forward(case, _target(softmax=behaviour))
     assert outcome.status == "failed" and message in outcome.message
-    assert "reproduce with:" in outcome.message and case.id in outcome.message
+    assert "call: F.softmax(torch.tensor(" in outcome.message and case.id in outcome.message
 
 
 def test_in_place_modification_is_caught():
@@ -212,4 +212,4 @@ def test_target_option_end_to_end():
         capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 1, result.stdout[-2000:]
     assert "failed" in result.stdout and "skipped" in result.stdout  # log_softmax: not provided
-    assert "reproduce with:" in result.stdout
+    assert "rerun: pytest" in result.stdout
