@@ -17,6 +17,7 @@ class Divergence:
     pattern: str
     reason: str
     link: str = ""
+    strict: bool = True  # false only for bugs that pass by chance (uninitialized memory)
 
     def applies(self, test, case_id):
         return (test in self.tests and case_id.startswith(self.function + "(")
@@ -35,6 +36,6 @@ def load(directory=DIRECTORY):
         with open(os.path.join(directory, name), "rb") as f:
             data = tomllib.load(f)
         entries += [Divergence(tuple(d["tests"]), d["function"], d["pattern"], " ".join(d["reason"].split()),
-                               d.get("link", ""))
+                               d.get("link", ""), d.get("strict", True))
                     for d in data.get("divergence", [])]
     return entries

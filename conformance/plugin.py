@@ -90,7 +90,7 @@ def pytest_collection_modifyitems(config, items):
         functions.add(case_id.split("(", 1)[0])
         for divergence in divergences:
             if divergence.applies(test, case_id):
-                item.add_marker(pytest.mark.xfail(strict=True, reason=divergence.explanation))
+                item.add_marker(pytest.mark.xfail(strict=divergence.strict, reason=divergence.explanation))
                 used.add(divergence)
     for divergence in divergences:
         if divergence not in used and divergence.function in functions:
