@@ -20,6 +20,7 @@ Option combinations the spec declares invalid (``Spec.valid``) are left to its e
 import itertools
 import zlib
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -43,7 +44,7 @@ class Case:
     values: str = "normal"
     device: str = "cpu"
 
-    @property
+    @cached_property  # ids are read many times at collection; a frozen dataclass allows this cache
     def data_id(self):
         parts = [self.dtype, _fmt_shape(self.shape)]
         parts += [f"{k}={_fmt_value(v)}" for k, v in self.options]
@@ -51,13 +52,13 @@ class Case:
             parts.append(f"values={self.values}")
         return f"{self.function}({', '.join(parts)})"
 
-    @property
+    @cached_property
     def id(self):
         if self.device == "cpu":
             return self.data_id
         return self.data_id[:-1] + f", device={self.device!r})"
 
-    @property
+    @cached_property
     def seed(self):
         return zlib.crc32(self.data_id.encode())
 
