@@ -1,0 +1,265 @@
+"""Generate SPEC.md from the reference docstrings and the registry.
+
+    python -m conformance.specdoc            # rewrite SPEC.md
+    python -m conformance.specdoc --check    # exit 1 if SPEC.md is stale (tests/test_specdoc.py does this)
+
+Per function: the signature, the reference docstring (formula, what each reduction divides
+by, shapes, options, torch's quirks, errors, a worked example), the gradient from the
+``_backward`` docstring, the test domain from the registry, the edge cases and invalid
+inputs with the result the suite checks and the test id that checks it, dtype support and
+tolerances, and the known torch divergences. Formulas are LaTeX in ```math blocks, which
+GitHub renders and which read as plain text anywhere else.
+"""
+
+import argparse
+import inspect
+import os
+import re
+import sys
+import warnings
+
+import numpy as np
+
+import reference
+
+from . import divergences
+from .cases import generate
+from .compare import TOLERANCES, budget_growth
+from .harness import ErrorInstance
+from .registry import REGISTRY
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PATH = os.path.join(ROOT, "SPEC.md")
+NODE = "conformance/test_conformance.py::test_{test}[{id}]"
+SECTIONS = ("Shape:", "Torch behaviour:", "Raises:", "Examples:", "Returns")
+
+
+def _inline(text):
+    text = re.sub(r":math:`([^`]*)`", lambda m: "$" + " ".join(m.group(1).split()) + "$", text, flags=re.S)
+    text = re.sub(r":func:`([^`]*)`", r"`\1`", text)
+    return re.sub(r"(?<!`)``(?!`)", "`", text)
+
+
+def docstring_to_markdown(doc):
+    """reST-flavoured docstring -> Markdown: math blocks, inline math, section headers, doctests."""
+    lines = inspect.cleandoc(doc).splitlines()
+    out, i = [], 0
+    while i < len(lines):
+        line = lines[i]
+        stripped = line.strip()
+        if stripped.startswith(".. math::"):
+            indent = len(line) - len(line.lstrip())
+            body = [stripped[len(".. math::"):].strip()]
+            i += 1
+            while i < len(lines) and (not lines[i].strip() or len(lines[i]) - len(lines[i].lstrip()) > indent):
+                body.append(lines[i].strip())
+                i += 1
+            out += ["", "```math", "\n".join(b for b in body if b), "```", ""]
+            continue
+        if stripped in SECTIONS or stripped.startswith(SECTIONS) and stripped.endswith(":"):
+            out += ["", f"**{stripped[:-1]}**", ""]
+            if stripped == "Examples:":
+                example = []
+                i += 1
+                while i < len(lines) and (not lines[i].strip() or lines[i].startswith(" ")):
+                    example.append(lines[i][4:] if lines[i].startswith("    ") else lines[i])
+                    i += 1
+                out += ["```python", "\n".join(example).strip(), "```", ""]
+                continue
+            i += 1
+            items = []
+            while i < len(lines) and (lines[i].startswith(" ") or not lines[i].strip()):
+                body = lines[i].strip()
+                if body and (not items or (lines[i].startswith("    ") and not lines[i].startswith("     ")
+                                           and re.match(r"^[\w .,()]+:\s", body))):
+                    items.append(body)
+                elif body:
+                    items[-1] += " " + body
+                i += 1
+            out += [f"- {item}" for item in items] + [""]
+            continue
+        out.append(line)
+        i += 1
+    text = _inline("\n".join(out))
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def _signature(function):
+    fn = getattr(reference, function)
+    return f"{function}{inspect.signature(fn)}"
+
+
+def _summary(value):
+    value = np.asarray(value)
+    if value.ndim == 0:
+        return repr(float(value))
+    finite = np.isfinite(value)
+    parts = [f"shape {value.shape}"]
+    if value.size and finite.all():
+        parts.append("all finite")
+    for name, mask in (("NaN", np.isnan(value)), ("+inf", value == np.inf), ("-inf", value == -np.inf)):
+        if mask.any():
+            parts.append(f"{int(mask.sum())} {name}")
+    return ", ".join(parts)
+
+
+def _reference_result(case):
+    call = case.spec.sample(case.rng(), case)
+    positional, keywords = call.split()
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        return _summary(getattr(reference, case.function)(*positional, **keywords))
+
+
+def _fmt_option(value):
+    return repr(value)
+
+
+def _edge_cases(spec):
+    """Representative float64 cases: empty batches per reduction, each value class, each option value."""
+    cases = generate(spec, dtypes=("float64",)) or generate(spec)
+    # Prefer a batched, non-empty shape as the representative of each option value.
+    batched = [tuple(s) for s in spec.shapes if len(s) >= 2 and 0 not in s]
+    if batched:
+        cases.sort(key=lambda c: c.shape != batched[0])
+    chosen, seen = [], set()
+
+    def pick(label, predicate):
+        for case in cases:
+            if predicate(case) and case.id not in seen:
+                seen.add(case.id)
+                chosen.append((label, case))
+                return
+
+    if "reduction" in spec.options:
+        for reduction in spec.options["reduction"]:
+            pick(f"empty batch, reduction={reduction!r}",
+                 lambda c, r=reduction: 0 in c.shape and c.option("reduction") == r and not c.options[1:])
+    for values in spec.values[1:]:
+        pick(f"values={values}", lambda c, v=values: c.values == v)
+    for name, domain in spec.options.items():
+        for value in domain[1:]:
+            shown = value if not callable(getattr(value, "resolve", None)) else value
+            pick(f"{name}={_fmt_option(shown)}",
+                 lambda c, n=name: len(c.options) == 1 and c.options[0][0] == n and c.values == spec.values[0]
+                 and c.option(n) is not None and c.option(n) != spec.options[n][0]
+                 and _fmt_option(c.option(n)) not in {o for lbl, _ in chosen for o in [lbl]})
+    return chosen
+
+
+def _table(rows, header):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _domain(spec):
+    rows = []
+    for name, domain in spec.options.items():
+        rows.append((f"`{name}`", ", ".join(f"`{v!r}`" for v in domain), f"`{domain[0]!r}`"))
+    return _table(rows, ("option", "values generated", "default"))
+
+
+def _tolerances(spec):
+    rows = []
+    for dtype in spec.dtypes:
+        tol = spec.tolerance(dtype) or TOLERANCES[dtype]
+        source = "override: " + tol.reason if spec.tolerance(dtype) else tol.reason
+        rows.append((dtype, f"{tol.rtol:.3g}", f"{tol.atol:.3g}", source))
+    return _table(rows, ("dtype", "rtol", "atol (x scale)", "reason"))
+
+
+def function_section(name, known):
+    spec = REGISTRY[name]
+    forward = getattr(reference, name)
+    backward = getattr(reference, name + "_backward")
+    out = [f"## {name}", "", "```python", _signature(name), "```", "", docstring_to_markdown(forward.__doc__), ""]
+    out += ["### Gradient", "", f"`{name}_backward{inspect.signature(backward)}`", "",
+            docstring_to_markdown(backward.__doc__), ""]
+    out += ["### Test domain", "",
+            f"Shapes: {', '.join('`' + repr(tuple(s)) + '`' for s in spec.shapes)}. "
+            f"Value classes: {', '.join('`' + v + '`' for v in spec.values)}. "
+            f"Differentiable arguments: {', '.join('`' + d + '`' for d in spec.differentiable)}. "
+            f"Generated cases per device: {len(generate(spec))}.", ""]
+    if spec.options:
+        out += [_domain(spec), ""]
+    out += ["### Edge cases", "",
+            "The float64 result of the reference that the suite checks, and the test that checks it "
+            "(the same case runs in every dtype of the grid).", ""]
+    rows = [(label, _reference_result(case), f"`{NODE.format(test='forward', id=case.id)}`")
+            for label, case in _edge_cases(spec)]
+    out += [_table(rows, ("case", "reference result", "test")), ""]
+    if spec.errors:
+        out += ["### Invalid inputs", ""]
+        rows = [(f"`{e.label}`", e.raises.__name__ + (" (CPU; CUDA asserts)" if e.cpu_only else ""),
+                 f"`{NODE.format(test='error', id=ErrorInstance(name, i).id)}`") for i, e in enumerate(spec.errors)]
+        out += [_table(rows, ("call", "raises", "test")), ""]
+    out += ["### Dtypes and tolerances", "",
+            f"Checked in {', '.join(spec.dtypes)}. Budgets grow by `1 + log2(n)` with the number n of input "
+            f"elements (e.g. x{budget_growth(1000):.3g} for 1000).", "", _tolerances(spec), ""]
+    mine = [d for d in known if d.function == name]
+    if mine:
+        out += ["### Known torch divergences", "", "Strict xfails unless marked; each names the cases by a "
+                "regular expression on the case id.", ""]
+        for d in mine:
+            link = f" ({d.link})" if d.link else ""
+            strict = "" if d.strict else " *(not strict)*"
+            out.append(f"- **{'/'.join(d.tests)}**, cases matching `{d.pattern}`{strict}: {d.reason}{link}")
+        out.append("")
+    return "\n".join(out)
+
+
+HEADER = """# Specification of torch.nn.functional's losses
+
+Generated by `python -m conformance.specdoc` from the reference docstrings (`reference/`),
+the registry (`conformance/specs/`) and the known divergences
+(`conformance/known_divergences/`), against torch {torch}. Do not edit: a test fails when
+this file is stale.
+
+Every edge case and invalid input below names the test that verifies it; run one with
+`pytest "<test id>"`. Conventions used throughout:
+
+* The reductions are `"none"` (the unreduced losses), `"sum"` and `"mean"`; what `"mean"`
+  divides by is stated per function. `"sum"` of nothing is 0 and `"mean"` of nothing is
+  NaN (0 / 0).
+* `f_backward(grad_output, *args)` returns the gradient of `sum(grad_output * f(*args))`
+  with respect to each floating-point argument torch differentiates.
+* Shapes use torch's notation: `N` the batch, `C` the classes, `d_1, ..., d_K` extra
+  dimensions.
+* The default tolerance policy is in the README ("Tolerance policy") and
+  `conformance/compare.py`; per-function budgets are listed below.
+
+## Contents
+
+"""
+
+
+def render():
+    import torch
+
+    known = divergences.load()
+    names = list(REGISTRY)
+    toc = "\n".join(f"- [{n}](#{n})" for n in names)
+    sections = "\n".join(function_section(n, known) for n in names).rstrip()
+    return HEADER.format(torch=torch.__version__.split("+")[0]) + toc + "\n\n" + sections + "\n"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m conformance.specdoc")
+    parser.add_argument("--check", action="store_true", help="exit 1 if SPEC.md differs from the generated text")
+    args = parser.parse_args(argv)
+    text = render()
+    if args.check:
+        with open(PATH) as f:
+            stale = f.read() != text
+        if stale:
+            print("SPEC.md is stale: run python -m conformance.specdoc", file=sys.stderr)
+        return int(stale)
+    with open(PATH, "w") as f:
+        f.write(text)
+    print(f"wrote {PATH}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
