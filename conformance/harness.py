@@ -16,6 +16,7 @@ import reference
 
 from .compare import budget_growth, compare
 from .domains import real
+from .registry import torch_release_at_least
 from .targets import TORCH_DTYPES, bits, convert_call, to_numpy, to_torch, torch_dtype_name
 
 LITERAL_LIMIT = 64  # arrays up to this size are printed inline in reproducers
@@ -113,6 +114,9 @@ def _growth(call):
 def _availability(case, target):
     if not target.provides(case.function):
         return _skipped("not provided by target")
+    required = case.spec.requires(case.options)
+    if required and target.is_torch and not torch_release_at_least(torch.__version__, required[0]):
+        return _skipped(f"needs torch >= {required[0]} ({required[1]}); installed {torch.__version__}")
     if case.device.startswith("cuda") and not torch.cuda.is_available():
         return _skipped("CUDA is not available")
     return None

@@ -77,9 +77,31 @@ class Spec:
     tolerances: dict = field(default_factory=dict)  # dtype -> Tolerance with its reason
     errors: tuple = ()
     valid: Callable = lambda case: True  # drops option combinations that are error cases instead
+    # The torch release that introduced the function ("function") or an option value
+    # ("label_smoothing" for any non-default value, "target=<probs>" for one value): on an
+    # older torch those cases skip with a reason instead of failing.
+    since: dict = field(default_factory=dict)
 
     def tolerance(self, dtype):
         return self.tolerances.get(dtype)
+
+    def requires(self, options):
+        """The newest torch release the case's options need, with the feature, or None."""
+        needed = []
+        for feature, release in self.since.items():
+            name, _, value = feature.partition("=")
+            if feature == "function" or any(k == name and (not value or repr(v) == value) for k, v in options):
+                needed.append((_release(release), release, feature))
+        return max(needed)[1:] if needed else None
+
+
+def _release(version):
+    return tuple(int(p) for p in version.split("+")[0].split(".")[:2] if p.isdigit())
+
+
+def torch_release_at_least(installed, release):
+    """``installed`` (e.g. "2.13.0+cpu") is ``release`` (e.g. "1.10") or newer."""
+    return _release(installed) >= _release(release)
 
 
 def _collect():

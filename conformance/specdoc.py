@@ -180,7 +180,9 @@ def function_section(name, known):
             f"Shapes: {', '.join('`' + repr(tuple(s)) + '`' for s in spec.shapes)}. "
             f"Value classes: {', '.join('`' + v + '`' for v in spec.values)}. "
             f"Differentiable arguments: {', '.join('`' + d + '`' for d in spec.differentiable)}. "
-            f"Generated cases per device: {len(generate(spec))}.", ""]
+            f"Generated cases per device: {len(generate(spec))}."
+            + ("".join(f" Needs torch >= {r} for {f if f != 'function' else 'the function'} (older: skipped)."
+                       for f, r in spec.since.items())), ""]
     if spec.options:
         out += [_domain(spec), ""]
     out += ["### Edge cases", "",

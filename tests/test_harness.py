@@ -195,6 +195,17 @@ def test_error_case_that_does_not_raise_fails():
     assert outcome.status == "failed" and "did not raise" in outcome.message
 
 
+def test_features_newer_than_the_installed_torch_skip_with_a_reason(monkeypatch):
+    smoothed = Case("cross_entropy", "float64", (4, 5), (("label_smoothing", 0.1),))
+    plain = Case("cross_entropy", "float64", (4, 5))
+    assert smoothed.spec.requires(smoothed.options) == ("1.10", "label_smoothing")
+    monkeypatch.setattr(torch, "__version__", "1.9.1+cpu")
+    target = TorchTarget.load()
+    outcome = check_forward(smoothed, target)
+    assert outcome.status == "skipped" and "needs torch >= 1.10 (label_smoothing)" in outcome.message
+    assert check_forward(plain, target).status == "passed"
+
+
 def test_load_module_from_file_and_name(tmp_path):
     path = tmp_path / "port.py"
     path.write_text("from torch.nn.functional import softmax\n")

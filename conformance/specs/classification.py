@@ -126,6 +126,7 @@ CROSS_ENTROPY = Spec(
     },
     values=domains.VALUE_CLASSES,
     differentiable=("input", "target"),
+    since={"label_smoothing": "1.10", "target=<probs>": "1.10"},
     errors=_common_errors("cross_entropy") + (
         ErrorCase("(2, 3), label_smoothing=1.5",
                   lambda r: _call(_x(r, 2, 3), _t(0, 1), label_smoothing=1.5), RuntimeError),

@@ -244,6 +244,7 @@ def _gcall(input, target, var, **options):
 
 GAUSSIAN_NLL_LOSS = Spec(
     name="gaussian_nll_loss",
+    since={'function': '1.8'},
     sample=_gaussian_sample,
     shapes=SHAPES,
     options={

@@ -150,6 +150,7 @@ SMOOTH_L1_LOSS = Spec(
 
 HUBER_LOSS = Spec(
     name="huber_loss",
+    since={'function': '1.9'},
     sample=_sampler("delta"),
     shapes=SHAPES,
     options={"reduction": REDUCTIONS, "target_shape": (SAME, BROADCAST), "delta": (1.0, 0.5),

@@ -207,6 +207,7 @@ TRIPLET_MARGIN_LOSS = Spec(
 
 TRIPLET_MARGIN_WITH_DISTANCE_LOSS = Spec(
     name="triplet_margin_with_distance_loss",
+    since={"function": "1.8"},
     sample=_distance_sample,
     shapes=SHAPES,
     options={
