@@ -107,8 +107,11 @@ def compare(actual, expected, dtype, tolerance=None, growth=1.0, what="output", 
     allowed = growth * (tolerance.rtol * np.abs(expected) + tolerance.atol * scale) + FORMATS[dtype].tiny
     with np.errstate(invalid="ignore", over="ignore"):
         err = np.where(finite & np.isfinite(actual), np.abs(actual - expected), 0.0)
-        ulps = err / ulp(expected, dtype)
-        rel = np.where(finite, err / np.maximum(np.abs(expected), np.finfo(np.float64).tiny), 0.0)
+        # ULPs at the magnitude the budget itself uses: elements below the normwise floor are
+        # measured in ULPs of the floor, so the figure reads against the budget, not 1e300.
+        floor = scale * tolerance.atol / tolerance.rtol if tolerance.rtol else scale
+        ulps = err / ulp(np.maximum(np.abs(expected), floor), dtype)
+        rel = np.where(finite, err / np.maximum(np.abs(expected), max(floor, np.finfo(np.float64).tiny)), 0.0)
         ratio = np.where(allowed > 0, err / np.where(allowed > 0, allowed, 1.0), np.where(err > 0, np.inf, 0.0))
     bad = nonfinite_bad | (ratio > 1.0)
     max_ulp, max_rel = float(np.max(ulps)), float(np.max(rel))
