@@ -46,6 +46,9 @@ def main(argv=None):
     args, extra = parser.parse_known_args(argv)
 
     pytest_args = [TESTS, "-q", "-p", "conformance.plugin", "-p", "conformance.report", "-p", "no:logging",
+                   # -p (not plugins=[...]) so that xdist workers load the report hooks too; the module is
+                   # already imported here, which makes pytest warn that it cannot rewrite its asserts.
+                   "-W", "ignore::pytest.PytestAssertRewriteWarning",
                    "--no-header", "--target", args.target, "--device", args.device, "--dtype", args.dtype,
                    "-o", "console_output_style=count"]
     if args.keyword:
