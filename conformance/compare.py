@@ -22,7 +22,9 @@ Policy (also in the README):
 * Where the inputs sit at the format's limits (value class ``extreme`` in float16 and
   bfloat16), intermediates may overflow the format or a float32 accumulator although the
   exact result is representable: there a non-finite result is accepted in place of a
-  finite one (``overflow_ok``); finite results are still held to the budget.
+  finite one, and NaN in place of an infinite one (two intermediates overflowing to
+  opposite infinities give inf - inf) (``overflow_ok``); finite results are still held to
+  the budget.
 * Per-function overrides live in the registry, each with its reason.
 """
 
@@ -101,8 +103,11 @@ def compare(actual, expected, dtype, tolerance=None, growth=1.0, what="output", 
     finite = np.isfinite(target_value)
     nonfinite_bad = ~finite & ~((actual == target_value) | (np.isnan(actual) & np.isnan(target_value)))
     nonfinite_bad |= finite & ~np.isfinite(actual)
-    if overflow_ok:  # any non-finite result stands in for a finite exact one
+    if overflow_ok:
+        # Any non-finite result stands in for a finite exact one, and NaN for an infinite one:
+        # two intermediates that overflow to opposite infinities give inf - inf.
         nonfinite_bad &= ~(np.isfinite(expected) & ~np.isfinite(actual))
+        nonfinite_bad &= ~(np.isinf(expected) & np.isnan(actual))
     scale = max(np.max(np.abs(expected[finite]), initial=0.0), 1.0)
     allowed = growth * (tolerance.rtol * np.abs(expected) + tolerance.atol * scale) + FORMATS[dtype].tiny
     with np.errstate(invalid="ignore", over="ignore"):

@@ -136,6 +136,14 @@ def test_nonfinite_values_must_match_exactly():
         assert not cmp.compare(actual, expected, "float64").ok
 
 
+def test_overflow_rule_accepts_nonfinite_only_where_intermediates_may_overflow():
+    expected = np.array([3.0, np.inf, 2.0])
+    actual = np.array([np.inf, np.nan, 2.0])
+    assert not cmp.compare(actual, expected, "float16").ok
+    assert cmp.compare(actual, expected, "float16", overflow_ok=True).ok
+    assert not cmp.compare(np.array([np.nan, np.nan, 2.5]), expected, "float16", overflow_ok=True).ok
+
+
 def test_overflow_is_expected_as_inf_and_shapes_must_match():
     assert cmp.compare(np.array([np.inf]), np.array([1e6]), "float16").ok
     assert not cmp.compare(np.array([65504.0]), np.array([1e6]), "float16").ok
