@@ -14,6 +14,7 @@ Examples::
     python -m conformance                                  # torch.nn.functional on the CPU
     python -m conformance --target my_port.py -k cross_entropy
     python -m conformance --device all --dtype float32,bfloat16 -n 2
+    python -m conformance export --out golden/                # golden vectors for any language
 """
 
 import argparse
@@ -31,6 +32,15 @@ Summary = reporting.Summary
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["export"]:  # python -m conformance export: the golden vectors
+        from . import export
+
+        return export.main(argv[1:])
+    return run(argv)
+
+
+def run(argv):
     parser = argparse.ArgumentParser(prog="python -m conformance", description=__doc__.split("\n\n")[0])
     parser.add_argument("--target", default=os.environ.get("CONFORMANCE_TARGET", "torch.nn.functional"),
                         help="module name or .py file under test (default torch.nn.functional)")

@@ -1,7 +1,9 @@
 """The checks run for every case, as plain functions returning an :class:`Outcome`.
 
 pytest's test functions (``test_conformance.py``), the planted-fault tests and the report
-all call these, so a case is judged the same way wherever it runs.
+all call these, so a case is judged the same way wherever it runs. A target with an
+``adapter`` (an array target, ``conformance/adapters.py``) gets the same checks through
+the adapter: the ``_array_*`` functions at the end.
 """
 
 import math
@@ -14,6 +16,7 @@ import torch
 
 import reference
 
+from .adapters import ArrayAdapter as ArrayAdapterBase
 from .compare import budget_growth, compare
 from .domains import real
 from .registry import torch_release_at_least
@@ -146,6 +149,8 @@ def _fail(problems, case, call, test, target):
 
 def check_forward(case, target):
     """Forward value, shape, dtype and device, and that no input was modified in place."""
+    if getattr(target, "adapter", None) is not None:
+        return _array_forward(case, target)
     unavailable = _availability(case, target)
     if unavailable:
         return unavailable
@@ -184,6 +189,8 @@ def differentiable_args(spec, call):
 
 def check_backward(case, target):
     """Gradients of every differentiable argument under a random ``grad_output``."""
+    if getattr(target, "adapter", None) is not None:
+        return _array_backward(case, target)
     unavailable = _availability(case, target)
     if unavailable:
         return unavailable
@@ -250,8 +257,25 @@ class ErrorInstance:
         return self.error.build(np.random.default_rng(zlib.crc32(f"{self.function}({self.error.label})".encode())))
 
 
+def _reference_raises(instance, call):
+    """A failed Outcome when the reference does not raise the registered class, else None."""
+    expected = instance.error.raises
+    positional, keywords = call.split()
+    try:
+        _quiet(reference_function(instance.function), *positional, **keywords)
+    except Exception as exc:
+        if not isinstance(exc, expected):
+            return Outcome("failed", f"the reference raised {type(exc).__name__}: {exc}, "
+                                     f"but the registry expects {expected.__name__} for {instance.id}")
+        return None
+    return Outcome("failed", f"the reference did not raise {expected.__name__} for {instance.id}")
+
+
 def check_error(instance, target):
-    """Both the reference and the target must raise the registered exception class."""
+    """Both the reference and the target must raise the registered exception class (for an
+    array target: that class or one its adapter accepts in its place)."""
+    if getattr(target, "adapter", None) is not None:
+        return _array_error(instance, target)
     if not target.provides(instance.function):
         return _skipped("not provided by target")
     if instance.device.startswith("cuda"):
@@ -261,15 +285,9 @@ def check_error(instance, target):
             return _skipped("CUDA reports this with a device-side assert, not an exception")
     expected = instance.error.raises
     call = instance.call()
-    positional, keywords = call.split()
-    try:
-        _quiet(reference_function(instance.function), *positional, **keywords)
-    except Exception as exc:
-        if not isinstance(exc, expected):
-            return Outcome("failed", f"the reference raised {type(exc).__name__}: {exc}, "
-                                     f"but the registry expects {expected.__name__} for {instance.id}")
-    else:
-        return Outcome("failed", f"the reference did not raise {expected.__name__} for {instance.id}")
+    wrong_reference = _reference_raises(instance, call)
+    if wrong_reference:
+        return wrong_reference
     args, kwargs, _ = convert_call(call, "float32", instance.device)
     where = f"\ncall: {describe_call(instance.function, call, 'float32')}"
     try:
@@ -278,4 +296,240 @@ def check_error(instance, target):
         if isinstance(exc, expected):
             return Outcome("passed")
         return Outcome("failed", f"raised {type(exc).__name__}: {exc}, but should raise {expected.__name__}{where}")
+    return Outcome("failed", f"did not raise, but should raise {expected.__name__}{where}")
+
+
+# Array targets (conformance/adapters.py): the same checks, through the target's adapter.
+
+
+def _np_literal(value, dtype):
+    if isinstance(value, np.ndarray):
+        text = np.array2string(value, separator=", ", threshold=10**6, floatmode="unique", max_line_width=10**6)
+        text = " ".join(text.replace("nan", "np.nan").replace("inf", "np.inf").split())
+        kind = dtype if np.issubdtype(value.dtype, np.floating) else value.dtype.name
+        return f"np.array({text}, dtype={kind!r})"
+    return repr(value)
+
+
+def describe_array_call(function, call, dtype, target_name="port"):
+    """The call as Python source over NumPy arrays (the adapter converts them)."""
+    parts = []
+    for i, (name, value) in enumerate(call.args.items()):
+        text = _np_literal(value, dtype)
+        parts.append(text if i < call.positional else f"{name}={text}")
+    return f"{target_name}.{function}({', '.join(parts)})"
+
+
+def materialize_arrays(case_id):
+    """The NumPy arguments of a case, from its id (floating arrays as float64 holding the
+    case dtype's values): ``args, kwargs = materialize_arrays(id)``; convert them with the
+    target's ``ADAPTER.convert(value, dtype)``."""
+    from .cases import find
+
+    case = find(case_id)
+    return case.spec.sample(case.rng(), case).split()
+
+
+def _array_reproducer(case, call, test, target):
+    if _small(call):
+        call_text = describe_array_call(case.function, call, case.dtype)
+    else:
+        call_text = (f"from conformance.harness import materialize_arrays; "
+                     f"args, kwargs = materialize_arrays({case.id!r}); port.{case.function}(*args, **kwargs)")
+    return (f"call (through the adapter {target.adapter.name!r}): {call_text}\n"
+            f'rerun: pytest "conformance/test_conformance.py::test_{test}[{case.id}]" --target {target.name}')
+
+
+def _array_fail(problems, case, call, test, target):
+    return "\n".join(problems) + "\n" + _array_reproducer(case, call, test, target)
+
+
+def _array_availability(case, target, call=None):
+    adapter = target.adapter
+    if not target.provides(case.function):
+        return _skipped("not provided by target")
+    if not case.device.startswith("cpu"):
+        return _skipped("array targets run where their adapter puts them; --device applies to torch targets")
+    if case.dtype not in adapter.dtype_names:
+        return _skipped(f"the adapter {adapter.name!r} has no {case.dtype}")
+    if call is not None:
+        out_dtype = _out_dtype(case, call)
+        if out_dtype not in adapter.dtype_names:
+            return _skipped(f"the adapter {adapter.name!r} has no {out_dtype}")
+        reason = target.signature(case.function).unsupported(call.split()[1])
+        if reason:
+            return _skipped(reason)
+    return None
+
+
+def _array_convert(target, call, dtype):
+    """``(args, kwargs, wrapped)``: the call's arguments as the framework's arrays, and the
+    target's function behind torch's calling convention (``ARGUMENTS`` applied)."""
+    adapter = target.adapter
+    values = {n: adapter.dtype(v) if n == "dtype" and isinstance(v, str) else adapter.convert(v, dtype)
+              for n, v in call.args.items()}
+    items = list(values.items())
+    return [v for _, v in items[: call.positional]], dict(items[call.positional:])
+
+
+def _array_wrapped(target, function, call, fn=None):
+    signature = target.signature(function)
+    return signature.wrap(fn or target.function(function), list(call.args), call.positional)
+
+
+def _array_result_problems(adapter, out, out_dtype, what="output"):
+    if not adapter.is_array(out):
+        return [f"{what}: returned {type(out).__name__}, but should return an array of the adapter {adapter.name!r}"]
+    name = adapter.dtype_name(out)
+    if name is not None and name != out_dtype:
+        return [f"{what}: dtype: got {name}, but should be {out_dtype}"]
+    return []
+
+
+def _array_run(target, case, call):
+    """Call the target on the case; ``(out, args, kwargs, error)``."""
+    args, kwargs = _array_convert(target, call, case.dtype)
+    try:
+        out = _quiet(target.adapter.call, _array_wrapped(target, case.function, call), args, kwargs)
+    except Exception as exc:  # a target that raises fails this case; the run goes on
+        return None, args, kwargs, f"raised {type(exc).__name__}: {exc}"
+    return out, args, kwargs, None
+
+
+def _array_forward(case, target):
+    spec = case.spec
+    unavailable = _array_availability(case, target)
+    if unavailable:
+        return unavailable
+    call = spec.sample(case.rng(), case)
+    unavailable = _array_availability(case, target, call)
+    if unavailable:
+        return unavailable
+    adapter = target.adapter
+    positional, keywords = call.split()
+    expected = _quiet(reference_function(spec.name), *positional, **keywords)
+    out_dtype = _out_dtype(case, call)
+    args, kwargs = _array_convert(target, call, case.dtype)
+    arrays = {n: v for n, v in zip(call.args, list(args) + list(kwargs.values()), strict=True)
+              if isinstance(call.args[n], np.ndarray)}
+    before = {n: adapter.snapshot(v) for n, v in arrays.items()}
+    try:
+        out = _quiet(adapter.call, _array_wrapped(target, case.function, call), args, kwargs)
+    except Exception as exc:
+        return Outcome("failed", _array_fail([f"raised {type(exc).__name__}: {exc}"], case, call, "forward", target))
+    problems = _array_result_problems(adapter, out, out_dtype)
+    result = None
+    if not problems or problems[0].startswith("output: dtype"):
+        result = compare(adapter.to_numpy(out), expected, out_dtype, spec.tolerance(out_dtype), _growth(call),
+                         overflow_ok=_overflow_ok(case))
+        if not result.ok:
+            problems.append(result.message)
+    for name, value in arrays.items():
+        if adapter.snapshot(value) != before[name]:
+            problems.append(f"input {name!r} was modified in place")
+    if problems:
+        return Outcome("failed", _array_fail(problems, case, call, "forward", target),
+                       result.max_ulp if result else math.inf, result.max_rel if result else math.inf)
+    return Outcome("passed", "", result.max_ulp, result.max_rel)
+
+
+def _array_gradients(target, case, call, args, kwargs, grad_args, grad_output):
+    """``{torch name: gradient}`` from the target's ``<f>_backward`` or the adapter's autodiff;
+    None when neither is there."""
+    adapter = target.adapter
+    signature = target.signature(case.function)
+    backward = target.backward_function(case.function)
+    if backward is not None:
+        def port(*a, **k):
+            return backward(grad_output, *a, **k)
+
+        grads = _quiet(adapter.call, _array_wrapped(target, case.function, call, port), args, kwargs)
+        back = {v: k for k, v in signature.rename.items()}
+        return {back.get(k, k): v for k, v in dict(grads).items()}
+    by_name = dict(zip(call.args, list(args) + list(kwargs.values()), strict=True))  # every argument by name
+    grads = _quiet(adapter.gradients, _array_wrapped(target, case.function, call), (), by_name,
+                   grad_args, grad_output)
+    return None if grads is None else dict(grads)
+
+
+def _array_backward(case, target):
+    spec = case.spec
+    unavailable = _array_availability(case, target)
+    if unavailable:
+        return unavailable
+    call = spec.sample(case.rng(), case)
+    unavailable = _array_availability(case, target, call)
+    if unavailable:
+        return unavailable
+    grad_args = differentiable_args(spec, call)
+    if not grad_args:
+        return _skipped("no differentiable argument in this case")
+    adapter = target.adapter
+    if target.backward_function(case.function) is None and type(adapter).gradients is ArrayAdapterBase.gradients:
+        return _skipped(f"no gradients: the target has no {case.function}_backward and the adapter "
+                        f"{adapter.name!r} no autodiff")
+    out_dtype = _out_dtype(case, call)
+    out, args, kwargs, error = _array_run(target, case, call)
+    if error:
+        return Outcome("failed", _array_fail([error], case, call, "backward", target))
+    problems = _array_result_problems(adapter, out, out_dtype)
+    if problems:
+        return Outcome("failed", _array_fail(problems, case, call, "backward", target))
+    grad_output = real(case.rng(1), tuple(np.shape(adapter.to_numpy(out))), out_dtype)
+    try:
+        grads = _array_gradients(target, case, call, args, kwargs, grad_args, adapter.asarray(grad_output, out_dtype))
+    except Exception as exc:
+        return Outcome("failed", _array_fail([f"backward raised {type(exc).__name__}: {exc}"], case, call,
+                                             "backward", target))
+    if grads is None:
+        return _skipped(f"no gradients: the adapter {adapter.name!r} returned none for this call")
+    positional, keywords = call.split()
+    expected = _quiet(reference_function(spec.name, backward=True), grad_output, *positional, **keywords)
+    worst_ulp = worst_rel = 0.0
+    for name in grad_args:
+        if grads.get(name) is None:
+            problems.append(f"grad of {name}: not returned")
+            continue
+        wrong = _array_result_problems(adapter, grads[name], case.dtype, what=f"grad of {name}")
+        if wrong:
+            problems += wrong
+            if not adapter.is_array(grads[name]):
+                continue
+        result = compare(adapter.to_numpy(grads[name]), expected[name], case.dtype, spec.tolerance(case.dtype),
+                         _growth(call), what=f"grad of {name}", overflow_ok=_overflow_ok(case))
+        worst_ulp, worst_rel = max(worst_ulp, result.max_ulp), max(worst_rel, result.max_rel)
+        if not result.ok:
+            problems.append(result.message)
+    if problems:
+        shown = _np_literal(grad_output, out_dtype) if grad_output.size <= LITERAL_LIMIT else "random"
+        problems.append(f"grad_output: {shown}")
+        return Outcome("failed", _array_fail(problems, case, call, "backward", target), worst_ulp, worst_rel)
+    return Outcome("passed", "", worst_ulp, worst_rel)
+
+
+def _array_error(instance, target):
+    adapter = target.adapter
+    if not target.provides(instance.function):
+        return _skipped("not provided by target")
+    if not instance.device.startswith("cpu"):
+        return _skipped("array targets run where their adapter puts them; --device applies to torch targets")
+    expected = instance.error.raises
+    call = instance.call()
+    wrong_reference = _reference_raises(instance, call)
+    if wrong_reference:
+        return wrong_reference
+    dtype = "float32" if "float32" in adapter.dtype_names else adapter.dtype_names[0]
+    reason = target.signature(instance.function).unsupported(call.split()[1])
+    if reason:
+        return _skipped(reason)
+    args, kwargs = _array_convert(target, call, dtype)
+    where = f"\ncall (through the adapter {adapter.name!r}): {describe_array_call(instance.function, call, dtype)}"
+    accepted = adapter.accepted_exceptions(expected)
+    try:
+        _quiet(adapter.call, _array_wrapped(target, instance.function, call), args, kwargs)
+    except Exception as exc:
+        if isinstance(exc, accepted):
+            return Outcome("passed")
+        names = " or ".join(c.__name__ for c in accepted)
+        return Outcome("failed", f"raised {type(exc).__name__}: {exc}, but should raise {names}{where}")
     return Outcome("failed", f"did not raise, but should raise {expected.__name__}{where}")

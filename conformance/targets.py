@@ -4,6 +4,10 @@ A target is any module (``pkg.mod``) or Python file (``path/to/port.py``) exposi
 functions with ``torch.nn.functional``'s names and signatures over torch tensors; the
 default is ``torch.nn.functional`` itself. Functions the target lacks are skipped with
 reason "not provided by target".
+
+A module that defines ``ADAPTER`` (a :class:`conformance.adapters.ArrayAdapter`) is an
+*array target* instead: its functions take and return another framework's arrays, and
+the adapter converts (see ``conformance/adapters.py``). :func:`load` decides which.
 """
 
 import importlib
@@ -46,9 +50,13 @@ class TorchTarget:
         self.module = module
         self.name = name or module.__name__
 
+    adapter = None  # torch targets speak torch tensors
+
     @classmethod
     def load(cls, spec=DEFAULT_TARGET):
-        return cls(load_module(spec), spec)
+        """The target named by ``spec``: an :class:`ArrayTarget` when the module defines
+        ``ADAPTER`` (so ``--target`` accepts array ports through this entry point too)."""
+        return load(spec)
 
     @property
     def is_torch(self):
@@ -59,6 +67,49 @@ class TorchTarget:
 
     def function(self, function):
         return getattr(self.module, function)
+
+
+class ArrayTarget(TorchTarget):
+    """A module of functions over another framework's arrays, spoken to through
+    ``module.ADAPTER``; ``module.ARGUMENTS`` (optional) maps a torch function name to a
+    :class:`conformance.adapters.Signature` for functions whose signature differs."""
+
+    def __init__(self, module, name=None, adapter=None):
+        super().__init__(module, name)
+        self.adapter = adapter if adapter is not None else module.ADAPTER
+        self.arguments = dict(getattr(module, "ARGUMENTS", {}) or {})
+
+    @property
+    def is_torch(self):
+        return False
+
+    def signature(self, function):
+        from .adapters import IDENTITY
+
+        return self.arguments.get(function, IDENTITY)
+
+    def _name(self, function):
+        return self.signature(function).name or function
+
+    def provides(self, function):
+        return callable(getattr(self.module, self._name(function), None))
+
+    def function(self, function):
+        return getattr(self.module, self._name(function))
+
+    def backward_function(self, function):
+        """The target's ``<f>_backward`` (hand-written gradients), or None."""
+        fn = getattr(self.module, self._name(function) + "_backward", None)
+        return fn if callable(fn) else None
+
+
+def load(spec=DEFAULT_TARGET):
+    """The target named by ``spec`` (a module name or a ``.py`` file): an
+    :class:`ArrayTarget` when the module defines ``ADAPTER``, else a :class:`TorchTarget`."""
+    module = load_module(spec)
+    if getattr(module, "ADAPTER", None) is not None:
+        return ArrayTarget(module, spec)
+    return TorchTarget(module, spec)
 
 
 def to_torch(value, dtype, device, requires_grad=False):

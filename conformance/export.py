@@ -1,0 +1,286 @@
+"""``python -m conformance.export [--out DIR]``: golden vectors for ports in any language.
+
+Writes, from the deterministic core alone (registry, case generator, reference; torch is
+not called), a versioned set of cases that any language can read:
+
+* ``manifest.json``: the versions (format, suite, NumPy, torch when installed), the
+  selection, the tolerance policy, the sha256 of every data file, and one entry per case:
+  its id, function, dtype, arguments in signature order (which are positional), options
+  as JSON, and for every array the ``.npz`` file, the member name, the shape and the dtype;
+  the expected output, the fixed ``grad_output`` and every expected gradient (all from
+  the float64 reference); the tolerance to apply. Error cases list the exception class
+  torch and the reference raise.
+* ``<function>.npz``: the arrays of that function's cases, one ``.npy`` member each
+  (uncompressed, fixed timestamps: readable by ``numpy.load``, ``cnpy``, ``ndarray-npy``).
+  Inputs are stored in the case dtype (their exact values); expected values in float64;
+  ``grad_output`` in the output's dtype.
+* ``SHA256SUMS``: the sha256 of ``manifest.json`` and of every ``.npz``, in
+  ``sha256sum -c`` format.
+
+The selection keeps the set to a few MB, deterministically: of the float64 and float32
+cases whose arguments hold at most ``--max-elements`` numbers in all, per function first
+the cases that cover a dtype, shape, value class or option value no earlier case covers
+(so every one of them is in), then every k-th of the rest, up to ``--per-function`` cases;
+and every error case. float16/bfloat16 are left out: NumPy's ``.npy`` has no bfloat16, and
+their semantics are float32's.
+The export is generated, never committed. The format is documented in docs/porting.md.
+"""
+
+import argparse
+import hashlib
+import io
+import json
+import math
+import os
+import sys
+import time
+import zipfile
+
+import numpy as np
+
+import reference
+
+from .cases import all_cases
+from .compare import TOLERANCES
+from .domains import real
+from .dtypes import FORMATS
+from .harness import ErrorInstance, _growth, _out_dtype, _overflow_ok, _quiet, differentiable_args
+from .registry import REGISTRY
+
+FORMAT_VERSION = 1
+DTYPES = ("float64", "float32")
+MAX_ELEMENTS = 128
+PER_FUNCTION = 64
+ERROR_DTYPE = "float32"  # error cases are built in float32, as the suite runs them
+_EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed zip timestamps: the same export gives the same bytes
+
+POLICY = (
+    "An element passes when |actual - expected| <= growth * (rtol * |expected| + atol * scale) + tiny, "
+    "with scale the largest finite |expected| of the array (at least 1) and tiny the dtype's smallest "
+    "normal number. NaN must be NaN and +-inf the same inf; an expected value that overflows the "
+    "output dtype is expected as inf of its sign. With overflow_ok, a non-finite actual value may stand "
+    "in for a finite expected one. Gradients use the same rule with the case dtype's tolerance. "
+    "Shapes must match exactly."
+)
+
+# user-supplied callables of the registry, by the name the case id shows, for other languages
+CALLABLES = {
+    "l1": "d(x1, x2) = sum(|x1 - x2|, over the last dimension)",
+    "cosine": "d(x1, x2) = 1 - sum(x1 * x2, -1) / sqrt(sum(x1 * x1, -1) * sum(x2 * x2, -1))",
+}
+
+
+def _versions():
+    try:
+        from importlib.metadata import version
+
+        suite = version("torch-loss-conformance")
+    except Exception:  # not installed: the source tree's version
+        suite = reference.__version__
+    try:
+        import torch
+
+        torch_version = torch.__version__
+    except ImportError:
+        torch_version = None
+    return {"format": FORMAT_VERSION, "suite": suite, "numpy": np.__version__, "torch": torch_version}
+
+
+def _json_value(value):
+    """An option as JSON: finite floats as numbers, non-finite ones as {"float": "inf"}."""
+    if isinstance(value, bool | str) or value is None:
+        return value
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        value = float(value)
+        return value if math.isfinite(value) else {"float": repr(value)}
+    if isinstance(value, tuple | list):
+        return [_json_value(v) for v in value]
+    if callable(value):
+        name = repr(value).strip("<>")
+        return {"callable": name, "definition": CALLABLES.get(name, "")}
+    raise TypeError(f"cannot export option value {value!r}")
+
+
+class _Arrays:
+    """The members of one ``.npz`` file, written deterministically."""
+
+    def __init__(self, filename):
+        self.filename, self.members = filename, {}
+
+    def add(self, key, array, dtype=None):
+        array = np.asarray(array)
+        if dtype is not None:
+            array = array.astype(dtype)
+        self.members[key] = np.array(array, order="C")  # ascontiguousarray would make 0-D arrays 1-D
+        return {"file": self.filename, "key": key, "shape": list(array.shape), "dtype": array.dtype.name}
+
+    def write(self, directory):
+        path = os.path.join(directory, self.filename)
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+            for key, array in self.members.items():
+                buffer = io.BytesIO()
+                np.lib.format.write_array(buffer, array, allow_pickle=False)
+                zf.writestr(zipfile.ZipInfo(key + ".npy", date_time=_EPOCH), buffer.getvalue())
+        return path
+
+
+def _tolerance(spec, dtype, growth, overflow_ok):
+    t = spec.tolerance(dtype) or TOLERANCES[dtype]
+    return {"dtype": dtype, "rtol": t.rtol, "atol": t.atol, "growth": growth, "tiny": FORMATS[dtype].tiny,
+            "overflow_ok": overflow_ok}
+
+
+def _case_entry(case, index, arrays):
+    spec = case.spec
+    call = spec.sample(case.rng(), case)
+    size = sum(v.size for v in call.args.values() if isinstance(v, np.ndarray))
+    positional, keywords = call.split()
+    out_dtype = _out_dtype(case, call)
+    key = f"{index:05d}"
+    entry = {"id": case.id, "function": case.function, "dtype": case.dtype, "shape": list(case.shape),
+             "values": case.values, "args": list(call.args), "positional": call.positional,
+             "arrays": {}, "options": {}}
+    for name, value in call.args.items():
+        if isinstance(value, np.ndarray):
+            floating = np.issubdtype(value.dtype, np.floating)
+            entry["arrays"][name] = arrays.add(f"{key}.{name}", value, case.dtype if floating else None)
+        else:
+            entry["options"][name] = _json_value(value)
+    output = np.asarray(_quiet(getattr(reference, case.function), *positional, **keywords), dtype=np.float64)
+    expected = {"output": arrays.add(f"{key}.expected", output), "output_dtype": out_dtype}
+    grad_args = differentiable_args(spec, call)
+    if grad_args:
+        grad_output = real(case.rng(1), output.shape, out_dtype)
+        grads = _quiet(getattr(reference, case.function + "_backward"), grad_output, *positional, **keywords)
+        expected["grad_output"] = arrays.add(f"{key}.grad_output", grad_output, out_dtype)
+        expected["gradients"] = {n: arrays.add(f"{key}.grad.{n}", np.asarray(grads[n], np.float64))
+                                 for n in grad_args}
+    entry["expected"] = expected
+    growth = _growth(call)
+    entry["tolerance"] = {"output": _tolerance(spec, out_dtype, growth, _overflow_ok(case)),
+                          "gradients": _tolerance(spec, case.dtype, growth, _overflow_ok(case))}
+    return entry, size
+
+
+def _error_entry(instance, index, arrays):
+    call = instance.call()
+    key = f"e{index:03d}"
+    entry = {"id": instance.id, "function": instance.function, "dtype": ERROR_DTYPE, "args": list(call.args),
+             "positional": call.positional, "arrays": {}, "options": {}, "raises": instance.error.raises.__name__}
+    for name, value in call.args.items():
+        if isinstance(value, np.ndarray):
+            floating = np.issubdtype(value.dtype, np.floating)
+            entry["arrays"][name] = arrays.add(f"{key}.{name}", value, ERROR_DTYPE if floating else None)
+        else:
+            entry["options"][name] = _json_value(value)
+    return entry
+
+
+def _sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def _features(case):
+    options = {name: case.option(name) for name in case.spec.options}
+    return {("dtype", case.dtype), ("shape", case.shape), ("values", case.values)} | {
+        (name, repr(value)) for name, value in options.items()}
+
+
+def select(function, dtypes=DTYPES, max_elements=MAX_ELEMENTS, per_function=PER_FUNCTION):
+    """The exported cases of ``function``, in generation order (see the module docstring)."""
+    small = []
+    for case in all_cases(functions=(function,), dtypes=dtypes):
+        call = case.spec.sample(case.rng(), case)
+        if sum(v.size for v in call.args.values() if isinstance(v, np.ndarray)) <= max_elements:
+            small.append(case)
+    chosen, covered = set(), set()
+    for i, case in enumerate(small):
+        new = _features(case) - covered
+        if new:
+            chosen.add(i)
+            covered |= new
+    rest = [i for i in range(len(small)) if i not in chosen]
+    room = max(per_function - len(chosen), 0)
+    if rest and room:
+        step = max(len(rest) / room, 1.0)
+        chosen |= {rest[int(j * step)] for j in range(min(room, len(rest)))}
+    return [small[i] for i in sorted(chosen)]
+
+
+def _write_manifest(path, manifest):
+    """Readable JSON: the header indented, one line per case."""
+    head = {k: v for k, v in manifest.items() if k not in ("cases", "errors")}
+    text = json.dumps(head, indent=1, allow_nan=False)[:-2]
+    for key in ("cases", "errors"):
+        lines = ",\n".join("  " + json.dumps(e, separators=(",", ":"), allow_nan=False) for e in manifest[key])
+        text += f',\n "{key}": [\n{lines}\n ]'
+    with open(path, "w") as f:
+        f.write(text + "\n}\n")
+
+
+def export(out, dtypes=DTYPES, max_elements=MAX_ELEMENTS, functions=None, per_function=PER_FUNCTION):
+    """Write the golden vectors under ``out``; returns the manifest (as written)."""
+    os.makedirs(out, exist_ok=True)
+    names = [n for n in REGISTRY if functions is None or n in functions]
+    cases, errors, files = [], [], {}
+    for name in names:
+        arrays = _Arrays(f"{name}.npz")
+        for index, case in enumerate(select(name, dtypes, max_elements, per_function)):
+            entry, _ = _case_entry(case, index, arrays)
+            cases.append(entry)
+        for i in range(len(REGISTRY[name].errors)):
+            errors.append(_error_entry(ErrorInstance(name, i), i, arrays))
+        path = arrays.write(out)
+        files[os.path.basename(path)] = {"sha256": _sha256(path), "bytes": os.path.getsize(path)}
+    manifest = {
+        "versions": _versions(),
+        "generated_by": "python -m conformance.export",
+        "selection": {"dtypes": list(dtypes), "max_elements": max_elements, "per_function": per_function,
+                      "functions": names,
+                      "rule": "of the cases of these dtypes whose array arguments hold at most max_elements "
+                              "numbers in all: first those covering a dtype, shape, value class or option "
+                              "value no earlier case covers, then every k-th up to per_function; every "
+                              "error case"},
+        "tolerance_policy": POLICY,
+        "tolerances": {d: {"rtol": t.rtol, "atol": t.atol, "reason": t.reason} for d, t in TOLERANCES.items()},
+        "callables": CALLABLES,
+        "files": files,
+        "cases": cases,
+        "errors": errors,
+    }
+    path = os.path.join(out, "manifest.json")
+    _write_manifest(path, manifest)
+    sums = {"manifest.json": _sha256(path), **{n: v["sha256"] for n, v in files.items()}}
+    with open(os.path.join(out, "SHA256SUMS"), "w") as f:
+        f.writelines(f"{digest}  {name}\n" for name, digest in sums.items())
+    return manifest
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m conformance.export", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", default=os.path.join("reports", "golden"),
+                        help="directory to write (default reports/golden, which git ignores)")
+    parser.add_argument("--dtype", default=",".join(DTYPES),
+                        help=f"comma-separated case dtypes (default {','.join(DTYPES)})")
+    parser.add_argument("--max-elements", type=int, default=MAX_ELEMENTS,
+                        help=f"leave out cases whose arrays hold more numbers than this (default {MAX_ELEMENTS})")
+    parser.add_argument("--per-function", type=int, default=PER_FUNCTION,
+                        help=f"at most this many cases per function beyond full coverage (default {PER_FUNCTION})")
+    parser.add_argument("-k", dest="functions", help="comma-separated function names (default: all)")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    functions = tuple(args.functions.split(",")) if args.functions else None
+    manifest = export(args.out, tuple(args.dtype.split(",")), args.max_elements, functions, args.per_function)
+    total = sum(v["bytes"] for v in manifest["files"].values()) + os.path.getsize(os.path.join(args.out,
+                                                                                             "manifest.json"))
+    print(f"wrote {len(manifest['cases'])} cases and {len(manifest['errors'])} error cases of "
+          f"{len(manifest['selection']['functions'])} functions to {args.out} "
+          f"({total / 1e6:.1f} MB, {time.perf_counter() - start:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

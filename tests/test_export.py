@@ -1,0 +1,163 @@
+"""The golden-vector export (``python -m conformance.export``) read back by a small reader
+that uses NumPy and json only, as a port in another language would, and checked against
+the reference, so the export cannot rot."""
+
+import hashlib
+import json
+import os
+import zipfile
+
+import numpy as np
+import pytest
+
+import reference
+from conformance import export
+
+FUNCTIONS = ("cross_entropy", "ctc_loss", "softmax", "triplet_margin_with_distance_loss", "gaussian_nll_loss")
+
+
+@pytest.fixture(scope="module")
+def golden(tmp_path_factory):
+    out = tmp_path_factory.mktemp("golden")
+    assert export.main(["--out", str(out), "-k", ",".join(FUNCTIONS)]) == 0
+    return out
+
+
+# --- the reader: numpy + json only --------------------------------------------------------
+
+
+def read_manifest(directory):
+    sums = dict(reversed(line.split("  ")) for line in open(os.path.join(directory, "SHA256SUMS")).read().splitlines())
+    for name, digest in sums.items():
+        with open(os.path.join(directory, name), "rb") as f:
+            assert hashlib.sha256(f.read()).hexdigest() == digest, f"{name} is corrupt"
+    with open(os.path.join(directory, "manifest.json")) as f:
+        return json.load(f)
+
+
+def load_array(directory, ref):
+    with np.load(os.path.join(directory, ref["file"])) as npz:
+        array = npz[ref["key"]]
+    assert list(array.shape) == ref["shape"] and array.dtype.name == ref["dtype"]
+    return array
+
+
+def option(value):
+    if isinstance(value, dict) and "float" in value:
+        return float(value["float"])
+    if isinstance(value, dict) and "callable" in value:
+        from conformance.specs.triplet import COSINE, L1  # a port supplies its own equivalent
+
+        return {"l1": L1, "cosine": COSINE}[value["callable"]]
+    if isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+def arguments(directory, entry):
+    values = {name: load_array(directory, ref) for name, ref in entry["arrays"].items()}
+    values.update({name: option(v) for name, v in entry["options"].items()})
+    ordered = [values[name] for name in entry["args"]]
+    return ordered[: entry["positional"]], dict(zip(entry["args"][entry["positional"]:],
+                                                    ordered[entry["positional"]:], strict=True))
+
+
+def within(actual, expected, tol):
+    """The manifest's tolerance rule, transcribed from its ``tolerance_policy``."""
+    actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
+    if actual.shape != expected.shape:
+        return False
+    with np.errstate(over="ignore"):
+        target = np.where(np.isfinite(expected) & ~np.isfinite(expected.astype(tol["dtype"]).astype(np.float64)),
+                          np.sign(expected) * np.inf, expected)
+    finite = np.isfinite(target)
+    same_nonfinite = (actual == target) | (np.isnan(actual) & np.isnan(target))
+    if tol["overflow_ok"]:
+        same_nonfinite |= np.isfinite(expected) & ~np.isfinite(actual)
+    scale = max(np.max(np.abs(expected[finite]), initial=0.0), 1.0)
+    allowed = tol["growth"] * (tol["rtol"] * np.abs(expected) + tol["atol"] * scale) + tol["tiny"]
+    with np.errstate(invalid="ignore"):
+        close = finite & np.isfinite(actual) & (np.abs(actual - expected) <= allowed)
+    return bool(np.all(np.where(finite, close | (tol["overflow_ok"] & same_nonfinite), same_nonfinite)))
+
+
+def widened(args, kwargs):
+    wide = [np.asarray(a, np.float64) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a for a in args]
+    return wide, {k: np.asarray(v, np.float64) if isinstance(v, np.ndarray) and v.dtype.kind == "f" else v
+                  for k, v in kwargs.items()}
+
+
+# --- the checks ----------------------------------------------------------------------------
+
+
+def test_manifest_header(golden):
+    manifest = read_manifest(golden)
+    assert manifest["versions"]["format"] == export.FORMAT_VERSION
+    assert manifest["versions"]["numpy"] == np.__version__ and manifest["versions"]["suite"]
+    assert set(manifest["tolerances"]) == {"float64", "float32", "float16", "bfloat16"}
+    assert {c["function"] for c in manifest["cases"]} == set(FUNCTIONS)
+    assert {c["dtype"] for c in manifest["cases"]} == {"float64", "float32"}
+    for name, info in manifest["files"].items():
+        assert zipfile.is_zipfile(golden / name) and info["bytes"] == os.path.getsize(golden / name)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # non-finite value classes
+def test_every_case_matches_the_reference(golden):
+    manifest = read_manifest(golden)
+    for entry in manifest["cases"]:
+        args, kwargs = arguments(golden, entry)
+        fn = getattr(reference, entry["function"])
+        out = np.asarray(fn(*widened(args, kwargs)[0], **widened(args, kwargs)[1]), np.float64)
+        expected = load_array(golden, entry["expected"]["output"])
+        np.testing.assert_array_equal(out, expected, err_msg=entry["id"])
+        # the reference rounded to the output dtype is within the exported tolerance
+        rounded = out.astype(entry["expected"]["output_dtype"])
+        assert within(rounded, expected, entry["tolerance"]["output"]), entry["id"]
+        if "gradients" in entry["expected"]:
+            grad_output = load_array(golden, entry["expected"]["grad_output"])
+            wide_args, wide_kwargs = widened(args, kwargs)
+            grads = getattr(reference, entry["function"] + "_backward")(np.asarray(grad_output, np.float64),
+                                                                       *wide_args, **wide_kwargs)
+            for name, ref in entry["expected"]["gradients"].items():
+                np.testing.assert_array_equal(grads[name], load_array(golden, ref), err_msg=entry["id"])
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_error_cases_raise_the_exported_class(golden):
+    manifest = read_manifest(golden)
+    assert manifest["errors"]
+    for entry in manifest["errors"]:
+        args, kwargs = arguments(golden, entry)
+        with pytest.raises(Exception) as info:
+            getattr(reference, entry["function"])(*widened(args, kwargs)[0], **widened(args, kwargs)[1])
+        assert type(info.value).__name__ == entry["raises"] or entry["raises"] in [
+            c.__name__ for c in type(info.value).__mro__], entry["id"]
+
+
+def test_tolerance_rule_rejects_a_wrong_value(golden):
+    entries = (e for e in read_manifest(golden)["cases"] if e["dtype"] == "float64"
+               and e["expected"]["output"]["shape"] == [] and e["values"] == "normal")
+    expected, entry = next((x, e) for e in entries
+                           if np.isfinite(x := load_array(golden, e["expected"]["output"])) and x != 0)
+    assert within(expected, expected, entry["tolerance"]["output"])
+    assert not within(expected * (1 + 1e-9) + 1e-9, expected, entry["tolerance"]["output"])
+
+
+def test_selection_covers_every_dtype_shape_value_class_and_option():
+    from conformance.cases import generate
+    from conformance.registry import REGISTRY
+
+    spec = REGISTRY["cross_entropy"]
+    chosen = export.select("cross_entropy")
+    features = set().union(*(export._features(c) for c in chosen))
+    small = set().union(*(export._features(c) for c in generate(spec, dtypes=export.DTYPES)
+                          if export._features(c)))
+    assert {f for f in small if f[0] in ("values", "dtype")} <= features
+    assert len(chosen) <= max(export.PER_FUNCTION, len({f for f in features}))
+
+
+def test_export_is_deterministic(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    export.export(str(a), functions=("mse_loss",))
+    export.export(str(b), functions=("mse_loss",))
+    assert (a / "SHA256SUMS").read_text() == (b / "SHA256SUMS").read_text()
