@@ -51,24 +51,31 @@ def _quiet(fn, *args, **kwargs):
         return fn(*args, **kwargs)
 
 
-def _literal(value, dtype):
+def _array_text(value, nan, inf):
+    text = np.array2string(value, separator=", ", threshold=10**6, floatmode="unique", max_line_width=10**6)
+    return " ".join(text.replace("nan", nan).replace("inf", inf).split())
+
+
+def _literal(value, dtype, numpy=False):
+    """A value as Python source: a torch.tensor literal, or with ``numpy=True`` an np.array."""
     if isinstance(value, np.ndarray):
-        text = np.array2string(value, separator=", ", threshold=10**6, floatmode="unique",
-                               max_line_width=10**6)
-        text = " ".join(text.replace("nan", "float('nan')").replace("inf", "float('inf')").split())
-        if np.issubdtype(value.dtype, np.floating):
-            return f"torch.tensor({text}, dtype=torch.{dtype})"
-        return f"torch.tensor({text}, dtype=torch.{value.dtype.name if value.dtype != np.bool_ else 'bool'})"
-    if isinstance(value, str) and value in TORCH_DTYPES:
+        floating = np.issubdtype(value.dtype, np.floating)
+        if numpy:
+            text = _array_text(value, "np.nan", "np.inf")
+            return f"np.array({text}, dtype={dtype if floating else value.dtype.name!r})"
+        text = _array_text(value, "float('nan')", "float('inf')")
+        kind = dtype if floating else ("bool" if value.dtype == np.bool_ else value.dtype.name)
+        return f"torch.tensor({text}, dtype=torch.{kind})"
+    if not numpy and isinstance(value, str) and value in TORCH_DTYPES:
         return f"torch.{value}"
     return repr(value)
 
 
-def describe_call(function, call, dtype, target_name="F"):
-    """The call as Python source: inline tensors when small, else a lookup by case id."""
+def describe_call(function, call, dtype, target_name="F", numpy=False):
+    """The call as Python source, with its arrays inline (torch tensors, or NumPy arrays)."""
     parts = []
     for i, (name, value) in enumerate(call.args.items()):
-        text = _literal(value, dtype)
+        text = _literal(value, dtype, numpy)
         parts.append(text if i < call.positional else f"{name}={text}")
     return f"{target_name}.{function}({', '.join(parts)})"
 
@@ -187,6 +194,19 @@ def differentiable_args(spec, call):
                  if isinstance(call.args.get(n), np.ndarray) and np.issubdtype(call.args[n].dtype, np.floating))
 
 
+def compare_gradients(case, call, actual, expected, problems):
+    """Compare each ``actual[name]`` (float64 values) with the reference's ``expected[name]``,
+    appending failure messages to ``problems``; returns the worst ULP and relative errors."""
+    worst_ulp = worst_rel = 0.0
+    for name, values in actual.items():
+        result = compare(values, expected[name], case.dtype, case.spec.tolerance(case.dtype), _growth(call),
+                         what=f"grad of {name}", overflow_ok=_overflow_ok(case))
+        worst_ulp, worst_rel = max(worst_ulp, result.max_ulp), max(worst_rel, result.max_rel)
+        if not result.ok:
+            problems.append(result.message)
+    return worst_ulp, worst_rel
+
+
 def check_backward(case, target):
     """Gradients of every differentiable argument under a random ``grad_output``."""
     if getattr(target, "adapter", None) is not None:
@@ -219,14 +239,9 @@ def check_backward(case, target):
                                        "backward", target))
     positional, keywords = call.split()
     expected = _quiet(reference_function(spec.name, backward=True), grad_output, *positional, **keywords)
-    worst_ulp = worst_rel = 0.0
-    for (name, leaf), grad in zip(leaves.items(), grads, strict=True):
-        actual = np.zeros(leaf.shape) if grad is None else to_numpy(grad)
-        result = compare(actual, expected[name], case.dtype, spec.tolerance(case.dtype), _growth(call),
-                         what=f"grad of {name}", overflow_ok=_overflow_ok(case))
-        worst_ulp, worst_rel = max(worst_ulp, result.max_ulp), max(worst_rel, result.max_rel)
-        if not result.ok:
-            problems.append(result.message)
+    actual = {name: np.zeros(leaf.shape) if grad is None else to_numpy(grad)
+              for (name, leaf), grad in zip(leaves.items(), grads, strict=True)}
+    worst_ulp, worst_rel = compare_gradients(case, call, actual, expected, problems)
     if problems:
         shown = _literal(grad_output, out_dtype) if grad_output.size <= LITERAL_LIMIT else "random"
         problems.append(f"grad_output: {shown}")
@@ -302,22 +317,9 @@ def check_error(instance, target):
 # Array targets (conformance/adapters.py): the same checks, through the target's adapter.
 
 
-def _np_literal(value, dtype):
-    if isinstance(value, np.ndarray):
-        text = np.array2string(value, separator=", ", threshold=10**6, floatmode="unique", max_line_width=10**6)
-        text = " ".join(text.replace("nan", "np.nan").replace("inf", "np.inf").split())
-        kind = dtype if np.issubdtype(value.dtype, np.floating) else value.dtype.name
-        return f"np.array({text}, dtype={kind!r})"
-    return repr(value)
-
-
 def describe_array_call(function, call, dtype, target_name="port"):
     """The call as Python source over NumPy arrays (the adapter converts them)."""
-    parts = []
-    for i, (name, value) in enumerate(call.args.items()):
-        text = _np_literal(value, dtype)
-        parts.append(text if i < call.positional else f"{name}={text}")
-    return f"{target_name}.{function}({', '.join(parts)})"
+    return describe_call(function, call, dtype, target_name, numpy=True)
 
 
 def materialize_arrays(case_id):
@@ -485,23 +487,18 @@ def _array_backward(case, target):
         return _skipped(f"no gradients: the adapter {adapter.name!r} returned none for this call")
     positional, keywords = call.split()
     expected = _quiet(reference_function(spec.name, backward=True), grad_output, *positional, **keywords)
-    worst_ulp = worst_rel = 0.0
+    actual = {}
     for name in grad_args:
         if grads.get(name) is None:
             problems.append(f"grad of {name}: not returned")
             continue
         wrong = _array_result_problems(adapter, grads[name], case.dtype, what=f"grad of {name}")
-        if wrong:
-            problems += wrong
-            if not adapter.is_array(grads[name]):
-                continue
-        result = compare(adapter.to_numpy(grads[name]), expected[name], case.dtype, spec.tolerance(case.dtype),
-                         _growth(call), what=f"grad of {name}", overflow_ok=_overflow_ok(case))
-        worst_ulp, worst_rel = max(worst_ulp, result.max_ulp), max(worst_rel, result.max_rel)
-        if not result.ok:
-            problems.append(result.message)
+        problems += wrong
+        if not wrong or adapter.is_array(grads[name]):
+            actual[name] = adapter.to_numpy(grads[name])
+    worst_ulp, worst_rel = compare_gradients(case, call, actual, expected, problems)
     if problems:
-        shown = _np_literal(grad_output, out_dtype) if grad_output.size <= LITERAL_LIMIT else "random"
+        shown = _literal(grad_output, out_dtype, numpy=True) if grad_output.size <= LITERAL_LIMIT else "random"
         problems.append(f"grad_output: {shown}")
         return Outcome("failed", _array_fail(problems, case, call, "backward", target), worst_ulp, worst_rel)
     return Outcome("passed", "", worst_ulp, worst_rel)

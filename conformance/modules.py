@@ -30,6 +30,7 @@ from .harness import (
     _overflow_ok,
     _quiet,
     _result_problems,
+    compare_gradients,
     differentiable_args,
     reference_function,
 )
@@ -274,14 +275,9 @@ def check_module_backward(module_case):
                                        "backward"))
     positional, keywords = call.split()
     expected = _quiet(reference_function(spec.name, backward=True), grad_output, *positional, **keywords)
-    worst_ulp = worst_rel = 0.0
-    for (name, leaf), grad in zip(leaves.items(), grads, strict=True):
-        actual = np.zeros(leaf.shape) if grad is None else to_numpy(grad)
-        result = compare(actual, expected[name], case.dtype, spec.tolerance(case.dtype), _growth(call),
-                         what=f"grad of {name}", overflow_ok=_overflow_ok(case))
-        worst_ulp, worst_rel = max(worst_ulp, result.max_ulp), max(worst_rel, result.max_rel)
-        if not result.ok:
-            problems.append(result.message)
+    actual = {name: np.zeros(leaf.shape) if grad is None else to_numpy(grad)
+              for (name, leaf), grad in zip(leaves.items(), grads, strict=True)}
+    worst_ulp, worst_rel = compare_gradients(case, call, actual, expected, problems)
     if problems:
         return Outcome("failed", _fail(problems, module_case, call, "backward"), worst_ulp, worst_rel)
     return Outcome("passed", "", worst_ulp, worst_rel)
