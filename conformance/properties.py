@@ -25,11 +25,14 @@ those named in :data:`FREE`, else as :data:`DOMAINS` says for the function. Arra
 domain (probabilities, class weights, variances, +-1 targets) keep the spec's own values, which
 its value classes already push to their edges.
 
-Overflow: inputs of magnitude at least the fourth root of float16/bfloat16's maximum are
-judged like the ``extreme`` value class (a non-finite result may stand in for a finite one;
-finite results keep their budget); in float32/float64 huge draws stop below
-``max**(1/4) / 16``, where no intermediate of a loss (squares, cubes of a p-norm, their sums)
-overflows, so there no overflow is tolerated.
+Overflow: inputs of magnitude at least the fourth root of float16/bfloat16's maximum, or
+whose ``exp`` (or a product with it) exceeds the maximum where a function exponentiates an
+argument (:func:`exp_overflows`), are judged like the ``extreme`` value class (a non-finite
+result may stand in for a finite one; finite results keep their budget); in float32/float64
+huge draws stop below ``max**(1/4) / 16``, where no polynomial intermediate of a loss
+(squares, cubes of a p-norm, their sums) overflows, so there no overflow is tolerated: the
+``exp`` overflows float32 reaches are known divergences (the harness applies the overflow
+rule in float16 and bfloat16 only).
 """
 
 import dataclasses
@@ -125,6 +128,27 @@ def overflow_prone(dtype, arrays):
         return False
     limit = FORMATS[dtype].max ** 0.25
     return any(np.any(np.abs(np.where(np.isfinite(a), a, 0.0)) >= limit) for a in arrays)
+
+
+def _exponentiated(function, call):
+    """The intermediates a function forms from ``exp`` of an argument (finite inputs only):
+    ``exp`` overflows at an argument of ``log(max)`` (11.1 in float16), far below the
+    fourth root that :func:`overflow_prone` watches."""
+    args = call.args
+    if function == "kl_div" and args.get("log_target"):
+        x, t = np.broadcast_arrays(np.asarray(args["input"], np.float64), np.asarray(args["target"], np.float64))
+        e = np.exp(np.where(np.isfinite(x) & np.isfinite(t), t, 0.0))
+        return [e, e * np.abs(np.where(np.isfinite(x), t - x, 0.0)) + e]  # the loss, its gradients
+    if function == "poisson_nll_loss" and args.get("log_input"):
+        x = np.asarray(args["input"], np.float64)
+        return [np.exp(np.where(np.isfinite(x), x, 0.0))]
+    return []
+
+
+def exp_overflows(function, dtype, call):
+    """Whether an ``exp`` intermediate of ``call`` overflows ``dtype``."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return any(bool(np.any(v > FORMATS[dtype].max)) for v in _exponentiated(function, call))
 
 
 def _elements(dtype, domain, regime):
@@ -263,7 +287,9 @@ def drawn_cases(draw, function, where=lambda case: True, vary_batch=True, redraw
             call.args[name] = draw(values(call.args[name].shape, case.dtype, domain), label=name)
     assume(reference_accepts(function, call))  # a varied shape or a redrawn value the function rejects
     arrays = [v for v in call.args.values() if isinstance(v, np.ndarray) and np.issubdtype(v.dtype, np.floating)]
-    flag = "extreme" if case.values == "extreme" or overflow_prone(case.dtype, arrays) else "drawn"
+    limits = overflow_prone(case.dtype, arrays) or (case.dtype in LOW_PRECISION
+                                                     and exp_overflows(function, case.dtype, call))
+    flag = "extreme" if case.values == "extreme" or limits else "drawn"
     drawn = DrawnCase(case, call, seed, flag)
     note(f"case: {drawn.id}")
     return drawn
@@ -332,7 +358,8 @@ class Runner:
 
     def __init__(self, kind, target, drawn):
         self.kind, self.target, self.drawn = kind, target, drawn
-        self.dtype = drawn.dtype if kind == "target" else "float64"
+        explicit = drawn.call.args.get("dtype")  # an explicit output dtype: the result is in it
+        self.dtype = (explicit if isinstance(explicit, str) else drawn.dtype) if kind == "target" else "float64"
 
     def __call__(self, call):
         if self.kind == "target":
@@ -437,6 +464,21 @@ def batch_permutation(runner, drawn, permutation, none_rank):
             problems.append(_report(runner, f"batch permutation {permutation.tolist()} ({reduction})",
                                     [("original", call), ("permuted", moved)], result))
     return "\n".join(problems)
+
+
+# Functions whose weighted "mean" is the weighted average sum(w l) / sum(w), with the weight in
+# the input's shape: where the target broadcasts the input up, sum(w) counts fewer terms than
+# the loss has, so weight=ones is not weight=None (the reference reproduces it).
+WEIGHTED_AVERAGE = ("mse_loss", "l1_loss")
+
+
+def weights_every_term(drawn, name):
+    """Whether ``name=ones`` weights every term of the loss once, so that it equals no weight."""
+    args = drawn.call.args
+    if drawn.function not in WEIGHTED_AVERAGE or args.get("reduction", "mean") != "mean":
+        return True
+    terms = np.broadcast_shapes(np.shape(args["input"]), np.shape(args["target"]))
+    return math.prod(terms) == np.size(args[name])
 
 
 def weight_ones(runner, drawn, name):
@@ -610,6 +652,34 @@ def _poisson_inf_reproduce(target):
     return bool(torch.isnan(target.function("poisson_nll_loss")(x, torch.tensor(2.0, dtype=torch.bfloat16))))
 
 
+def _float32_exp_overflow(drawn):
+    return drawn.dtype == "float32" and exp_overflows(drawn.function, "float32", drawn.call)
+
+
+def _kl_exp_reproduce(target):
+    import torch
+
+    x, t = torch.tensor([200.0, 0.0]), torch.tensor([100.0, 100.0])
+    # exact: e**100 (100 - 200) + e**100 (100 - 0) = 0
+    return bool(torch.isnan(target.function("kl_div")(x, t, reduction="sum", log_target=True)))
+
+
+def _poisson_exp_reproduce(target):
+    import torch
+
+    loss = target.function("poisson_nll_loss")(torch.tensor([89.0, 0.0]), torch.zeros(2), reduction="mean")
+    return bool(torch.isinf(loss))  # exact: (e**89 + 1) / 2 = 2.24e38, below float32's maximum
+
+
+_FLOAT32_EXP = """torch exponentiates in the input dtype: in float32 exp(x) overflows above x = 88.7 \
+(kl_div with log_target=True: exp(target), and exp(target) (target - input); poisson_nll_loss with \
+log_input=True: exp(input)), giving inf where a mean or a sum with opposite terms is finite (and \
+inf - inf = NaN). The harness accepts such intermediate overflows in float16 and bfloat16 only, where \
+properties.py marks these inputs as at the format's limits. E.g. F.kl_div(torch.tensor([200., 0.]), \
+torch.tensor([100., 100.]), reduction='sum', log_target=True) is NaN instead of 0, and \
+F.poisson_nll_loss(torch.tensor([89., 0.]), torch.zeros(2)) is inf instead of 2.24e38."""
+
+
 def _arrays(drawn, *names):
     return [np.asarray(drawn.call.args[name], dtype=np.float64) for name in names]
 
@@ -626,6 +696,20 @@ def _bce_half_certain_reproduce(target):
     p = torch.zeros(1, dtype=torch.float16, requires_grad=True)
     target.function("binary_cross_entropy")(p, torch.zeros(1, dtype=torch.float16)).backward()
     return bool(torch.isnan(p.grad).any())
+
+
+def _bce_subnormal_input(drawn):
+    (p,) = _arrays(drawn, "input")
+    return drawn.dtype != "float64" and bool(np.any((p > 0) & (p < FORMATS[drawn.dtype].tiny)))
+
+
+def _bce_subnormal_reproduce(target):
+    import torch
+
+    p = torch.full((5,), 2.0**-24, dtype=torch.float16, requires_grad=True)
+    loss = target.function("binary_cross_entropy")(p, torch.zeros(5, dtype=torch.float16))
+    (grad,) = torch.autograd.grad(loss, p, torch.tensor(0.2059326171875, dtype=torch.float16))
+    return bool(torch.any(grad == 0))  # exact: 0.2059 / 5 / (1 - p) = 0.0412
 
 
 def _infinite_logit(drawn):
@@ -675,7 +759,7 @@ def _cosine_half_reproduce(target):
 
 def _kl_subnormal_target(drawn):
     args = drawn.call.args
-    if drawn.dtype not in LOW_PRECISION or args["log_target"]:
+    if drawn.dtype == "float64" or args["log_target"]:
         return False
     t = np.asarray(args["target"], dtype=np.float64)
     return bool(np.any((t > 0) & (t < FORMATS[drawn.dtype].tiny)))
@@ -742,6 +826,134 @@ def _triplet_half_reproduce(target):
     return bool(torch.isnan(grad).any())
 
 
+def _triplet_distance(drawn):
+    """The drawn case's distance ``d(x1, x2)``, evaluated in float64."""
+    import reference
+
+    args = drawn.call.args
+    if drawn.function == "triplet_margin_loss":
+        return lambda x1, x2: reference.pairwise_distance(x1, x2, args["p"], args["eps"])
+    return args.get("distance_function") or reference.pairwise_distance
+
+
+def _triplet_near_kink(drawn):
+    """Below float64, a triplet whose hinge ``margin + d(a, p) - d_-`` or, with swap, whose
+    minimum ``min(d(a, n), d(p, n))``, or with p = inf the maximum of a difference's
+    elements, sits within the case dtype's rounding of its kink (exactly on it included:
+    the rounded inputs and eps need not keep an exact tie)."""
+    if drawn.dtype == "float64":
+        return False
+    args = drawn.call.args
+    a, pos, neg = _arrays(drawn, "anchor", "positive", "negative")
+    distance = _triplet_distance(drawn)
+    with np.errstate(all="ignore"):
+        d_ap, d_an = np.asarray(distance(a, pos), np.float64), np.asarray(distance(a, neg), np.float64)
+        d_pn = np.asarray(distance(pos, neg), np.float64) if args["swap"] else d_an
+        d_neg = np.minimum(d_an, d_pn)
+        close = 16 * FORMATS[drawn.dtype].unit_roundoff * (args["margin"] + np.abs(d_ap) + np.abs(d_neg))
+        near = np.abs(args["margin"] + d_ap - d_neg) <= close
+        if args["swap"]:
+            near |= np.abs(d_an - d_pn) <= close
+        if drawn.function == "triplet_margin_loss" and args["p"] == math.inf:
+            # the max-norm's gradient goes to its largest elements: two within rounding tie
+            for x, y in [(a, pos), (a, neg)] + ([(pos, neg)] if args["swap"] else []):
+                v = np.abs(x - y + args["eps"])
+                top = np.max(v, axis=-1, initial=0.0, keepdims=True)
+                near |= np.sum(v >= top * (1 - 16 * FORMATS[drawn.dtype].unit_roundoff), axis=-1) > 1
+    return bool(np.any(near))
+
+
+def _triplet_tie_reproduce(function):
+    def reproduce(target):
+        import torch
+
+        import reference
+
+        a, p, n = np.zeros((1, 4)), np.array([[2.0, 0.0, 0.0, 0.0]]), np.ones((1, 4))
+        options = {"p": 3} if function == "triplet_margin_loss" else {}  # the other: p = 2 (its default)
+        backward = getattr(reference, f"{function}_backward")
+        expected = backward(np.float64(1.0), a, p, n, swap=True, **options)["anchor"]
+        anchor, positive, negative = (torch.tensor(x, dtype=torch.float16, requires_grad=True) for x in (a, p, n))
+        loss = target.function(function)(anchor, positive, negative, swap=True, **options)
+        (grad,) = torch.autograd.grad(loss, anchor)
+        return bool(np.max(np.abs(grad.double().numpy() - expected)) > 0.1)  # 0.2 or 0.25 off (a 0.5/0.5 split)
+
+    return reproduce
+
+
+_TRIPLET_KINK = """accuracy: a triplet within rounding of a kink of the loss, the hinge \
+margin + d(a, p) - d_- = 0 or (swap) the minimum d(a, n) = d(p, n), takes its gradient from whichever \
+side the case dtype's rounding lands on: eps = 1e-6 rounds away in float16, so d(a, n) and d(p, n), \
+which eps separates exactly, tie in torch (the minimum splits its gradient 0.5/0.5) where the reference \
+takes one branch (and with p = inf, elements of a difference that eps separates tie for the maximum). \
+E.g. F.triplet_margin_loss(a, p, n, p=3, swap=True) with a = 0, p = [2, 0, 0, 0], \
+n = [1, 1, 1, 1] (float16, shape (1, 4)): the anchor gradient is [-0.801, 0.199, 0.199, 0.199] \
+instead of [-0.603, 0.397, 0.397, 0.397] (triplet_margin_with_distance_loss, p = 2: [-0.75, 0.25, 0.25, \
+0.25] instead of [-0.5, 0.5, 0.5, 0.5])."""
+
+
+def _cosine_distance_out_of_range(drawn):
+    """The cosine distance with a squared row norm, or the product of two, outside the case
+    dtype's normal range (the user-supplied distance computes them in that dtype)."""
+    from .specs.triplet import COSINE
+
+    args = drawn.call.args
+    if args.get("distance_function") is not COSINE:
+        return False
+    fmt = FORMATS[drawn.dtype]
+    rows = _arrays(drawn, "anchor", "positive", "negative")
+    with np.errstate(all="ignore"):
+        squares = [np.sum(x * x, axis=-1) for x in rows]
+        products = [x * y for i, x in enumerate(squares) for y in squares[i + 1:]]
+        return any(bool(np.any((s < fmt.tiny) | (s > fmt.max))) for s in squares + products)
+
+
+def _cosine_distance_reproduce(target):
+    import torch
+
+    from .specs.triplet import COSINE
+
+    x = torch.full((1, 4), 6.8e-21, requires_grad=True)
+    one = torch.ones(1, 4)
+    loss = target.function("triplet_margin_with_distance_loss")(one, x, 2 * one, distance_function=COSINE)
+    (grad,) = torch.autograd.grad(loss, x)
+    return not bool(torch.isfinite(grad).all())  # exact: 0 (x is parallel to the anchor: d(a, x) = 0 is least)
+
+
+_COSINE_DISTANCE = """the test's own cosine distance (specs/triplet.py COSINE), a user-supplied \
+distance_function, computes the squared row norms and their product in the case dtype: below the \
+smallest normal they lose precision or underflow to 0 (a gradient of inf or NaN), above the maximum \
+they overflow (a distance of 1), where the reference evaluates the same formula in float64. E.g. \
+anchor = 1, positive = 6.8e-21, negative = 2 in every element (float32, the squared norm of positive \
+is 1.8e-40) gives an inf gradient of positive where the exact one is 0."""
+
+
+def _cosine_empty_broadcast(drawn):
+    """One input of an empty batch broadcast against a one-row input holding inf or NaN."""
+    x1, x2 = _arrays(drawn, "input1", "input2")
+    if x1.ndim != 2 or x2.ndim != 2 or (x1.shape[0] == 0) == (x2.shape[0] == 0):
+        return False
+    full = x2 if x1.shape[0] == 0 else x1
+    return not bool(np.all(np.isfinite(full)))
+
+
+def _cosine_empty_reproduce(target):
+    import torch
+
+    x1 = torch.empty(0, 5, dtype=torch.float64, requires_grad=True)
+    x2 = torch.full((1, 5), math.nan, dtype=torch.float64, requires_grad=True)
+    loss = target.function("cosine_embedding_loss")(x1, x2, torch.empty(0, dtype=torch.float64), reduction="sum")
+    (grad,) = torch.autograd.grad(loss, x2)
+    return bool(torch.isnan(grad).any())  # exact: 0, the sum over no sample
+
+
+_COSINE_EMPTY = """an input of one row broadcast against an empty batch (input1 (0, D), input2 (1, D)) \
+gets the gradient 0 of the empty sum times its own values: 0 * NaN and 0 * inf give NaN where \
+the gradient of a loss over no sample is 0 (torch forms the squared norm of the one row, 2 x * 0). E.g. \
+F.cosine_embedding_loss(torch.empty(0, 5), torch.full((1, 5), nan), torch.empty(0), reduction='sum'): \
+the gradient of input2 is NaN."""
+
+
 KNOWN_DIVERGENCES = [
     KnownDivergence("any", "poisson_nll_loss", _poisson_inf_minus_inf, _poisson_inf_reproduce,
                     """with log_input=True, exp(input) - target * input is evaluated in the input dtype: \
@@ -771,6 +983,11 @@ x = torch.zeros(3, dtype=torch.float16, requires_grad=True)."""),
 where 1e-12 underflows to 0: at p = y = 0 or p = y = 1 the gradient is 0 / 0 = NaN instead of 0 \
 (known_divergences/binary.toml, values=bounds). E.g. the gradient of \
 F.binary_cross_entropy(p, torch.zeros(1, dtype=torch.float16)) at p = torch.zeros(1, dtype=torch.float16)."""),
+    KnownDivergence("backward", "binary_cross_entropy", _bce_subnormal_input, _bce_subnormal_reproduce,
+                    """accuracy: torch forms the input gradient as g (p - y) / max(p (1 - p), eps) in the \
+input dtype, multiplying before it divides: for a subnormal input p (and y = 0) the product g p keeps \
+few bits or underflows to 0. E.g. p = 2**-24 (5 elements, float16), y = 0, 'mean', g = 0.206: the \
+gradient is 0 instead of 0.0412."""),
     KnownDivergence("forward", "binary_cross_entropy_with_logits", _infinite_logit, _infinite_logit_reproduce,
                     """an infinite logit gives NaN where the documented loss has a limit (x = -inf: inf, or \
 0 for y = 0; x = +inf, y = 1: 0): torch computes (1 - y) x - (1 + (r - 1) y) logsigmoid(x), i.e. \
@@ -796,8 +1013,8 @@ known_divergences/margin.toml)."""),
     KnownDivergence("backward", "kl_div", _kl_subnormal_target, _kl_subnormal_reproduce,
                     """accuracy: torch differentiates xlogy(t, t) op by op in the input dtype, and the term \
 of the second argument, (g t) / t, passes through g t, which is subnormal (few significant bits) for a \
-subnormal target t: the target gradient g (log t + 1 - x) is off by up to ~25 ulp in float16. E.g. \
-t = 4.77e-7, x = 0, g = 0.206 (float16) gives -2.748 instead of -2.7916."""),
+subnormal target t: the target gradient g (log t + 1 - x) is off by up to ~25 ulp in float16 (~60 ulp \
+in float32, t = 5.7e-42). E.g. t = 4.77e-7, x = 0, g = 0.206 (float16) gives -2.748 instead of -2.7916."""),
 ] + [
     KnownDivergence("backward", function, _mean_over_one_weight, _mean_over_one_weight_reproduce(function),
                     _CANCELLATION)
@@ -808,6 +1025,16 @@ t = 4.77e-7, x = 0, g = 0.206 (float16) gives -2.748 instead of -2.7916."""),
 float16, where d**(p - 1) of a distance near eps (1e-6) underflows: 0 / 0 = NaN (or inf) instead of a \
 finite gradient. E.g. the anchor gradient of F.triplet_margin_loss(z, z, z, p=3) with \
 z = torch.zeros(1, 4, dtype=torch.float16) is NaN."""),
+    KnownDivergence("any", "kl_div", _float32_exp_overflow, _kl_exp_reproduce, _FLOAT32_EXP),
+    KnownDivergence("any", "poisson_nll_loss", _float32_exp_overflow, _poisson_exp_reproduce, _FLOAT32_EXP),
+] + [
+    KnownDivergence("backward", function, _triplet_near_kink, _triplet_tie_reproduce(function), _TRIPLET_KINK)
+    for function in ("triplet_margin_loss", "triplet_margin_with_distance_loss")
+] + [
+    KnownDivergence("any", "triplet_margin_with_distance_loss", _cosine_distance_out_of_range,
+                    _cosine_distance_reproduce, _COSINE_DISTANCE),
+    KnownDivergence("backward", "cosine_embedding_loss", _cosine_empty_broadcast, _cosine_empty_reproduce,
+                    _COSINE_EMPTY),
 ]
 
 

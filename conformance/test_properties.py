@@ -96,7 +96,7 @@ def test_weight_ones(function, name, target, data):
     if not target.provides(function):
         pytest.skip("not provided by target")
     drawn = data.draw(P.drawn_cases(function, where=lambda c: c.option(name) is not None), label="case")
-    assume(isinstance(drawn.call.args.get(name), np.ndarray))
+    assume(isinstance(drawn.call.args.get(name), np.ndarray) and P.weights_every_term(drawn, name))
     if _known("weight_ones", drawn, target):
         return
     _fail_on([m for r in _runners(target, drawn) if (m := P.weight_ones(r, drawn, name))])
