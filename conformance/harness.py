@@ -398,13 +398,18 @@ def _array_run(target, case, call):
     return out, args, kwargs, None
 
 
-def _array_forward(case, target):
-    spec = case.spec
+def _array_call(case, target):
+    """The case's arguments, or why the target cannot run it (checked before and after sampling)."""
     unavailable = _array_availability(case, target)
     if unavailable:
-        return unavailable
-    call = spec.sample(case.rng(), case)
-    unavailable = _array_availability(case, target, call)
+        return None, unavailable
+    call = case.spec.sample(case.rng(), case)
+    return call, _array_availability(case, target, call)
+
+
+def _array_forward(case, target):
+    spec = case.spec
+    call, unavailable = _array_call(case, target)
     if unavailable:
         return unavailable
     adapter = target.adapter
@@ -456,11 +461,7 @@ def _array_gradients(target, case, call, args, kwargs, grad_args, grad_output):
 
 def _array_backward(case, target):
     spec = case.spec
-    unavailable = _array_availability(case, target)
-    if unavailable:
-        return unavailable
-    call = spec.sample(case.rng(), case)
-    unavailable = _array_availability(case, target, call)
+    call, unavailable = _array_call(case, target)
     if unavailable:
         return unavailable
     grad_args = differentiable_args(spec, call)
