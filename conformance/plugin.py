@@ -92,7 +92,8 @@ def pytest_collection_modifyitems(config, items):
             if divergence.applies(test, case_id):
                 item.add_marker(pytest.mark.xfail(strict=divergence.strict, reason=divergence.explanation))
                 used.add(divergence)
-    restricted = config.getoption("--dtype") != "all" or config.getoption("keyword") or config.getoption("markexpr")
+    restricted = (config.getoption("--dtype") != "all" or config.getoption("keyword") or config.getoption("markexpr")
+                  or any("::" in str(arg) for arg in config.args))  # tests selected by node id
     for divergence in divergences:
         if divergence not in used and divergence.function in functions and not restricted:
             warnings.warn(pytest.PytestWarning(
