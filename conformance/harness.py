@@ -85,14 +85,19 @@ def _small(call):
 
 
 def reproducer(case, call, test, target):
-    """Two lines: the call (pasteable after ``import torch, torch.nn.functional as F``) and the
-    command that reruns this one case."""
-    if _small(call):
-        call_text = describe_call(case.function, call, case.dtype)
+    """Two lines: the call (pasteable after ``import torch, torch.nn.functional as F``, or for an
+    array target after importing the port as ``port``) and the command that reruns this one case."""
+    adapter = getattr(target, "adapter", None)
+    if adapter is None:
+        label, materializer, module = "call", "materialize", "F"
     else:
-        call_text = (f"from conformance.harness import materialize; args, kwargs = materialize({case.id!r}); "
-                     f"F.{case.function}(*args, **kwargs)")
-    return (f"call: {call_text}\n"
+        label, materializer, module = f"call (through the adapter {adapter.name!r})", "materialize_arrays", "port"
+    if _small(call):
+        call_text = describe_call(case.function, call, case.dtype, module, numpy=adapter is not None)
+    else:
+        call_text = (f"from conformance.harness import {materializer}; "
+                     f"args, kwargs = {materializer}({case.id!r}); {module}.{case.function}(*args, **kwargs)")
+    return (f"{label}: {call_text}\n"
             f'rerun: pytest "conformance/test_conformance.py::test_{test}[{case.id}]" --target {target.name}')
 
 
@@ -194,6 +199,23 @@ def differentiable_args(spec, call):
                  if isinstance(call.args.get(n), np.ndarray) and np.issubdtype(call.args[n].dtype, np.floating))
 
 
+def autograd_against_reference(case, call, out, leaves, out_dtype):
+    """Torch's gradients of ``out`` with respect to ``leaves`` under the case's random
+    ``grad_output``, and the reference's: ``(grad_output, actual, expected, error)``, with
+    ``error`` the message when the backward raised."""
+    grad_output = real(case.rng(1), tuple(out.shape), out_dtype)
+    try:
+        grads = torch.autograd.grad(out, list(leaves.values()), to_torch(grad_output, out_dtype, case.device),
+                                    allow_unused=True)
+    except Exception as exc:
+        return grad_output, None, None, f"backward raised {type(exc).__name__}: {exc}"
+    positional, keywords = call.split()
+    expected = _quiet(reference_function(case.function, backward=True), grad_output, *positional, **keywords)
+    actual = {name: np.zeros(leaf.shape) if grad is None else to_numpy(grad)
+              for (name, leaf), grad in zip(leaves.items(), grads, strict=True)}
+    return grad_output, actual, expected, None
+
+
 def compare_gradients(case, call, actual, expected, problems):
     """Compare each ``actual[name]`` (float64 values) with the reference's ``expected[name]``,
     appending failure messages to ``problems``; returns the worst ULP and relative errors."""
@@ -230,17 +252,9 @@ def check_backward(case, target):
     if not out.requires_grad:
         return Outcome("failed", _fail(["output does not require grad: the target detached the graph"],
                                        case, call, "backward", target))
-    grad_output = real(case.rng(1), tuple(out.shape), out_dtype)
-    try:
-        grads = torch.autograd.grad(out, list(leaves.values()), to_torch(grad_output, out_dtype, case.device),
-                                    allow_unused=True)
-    except Exception as exc:
-        return Outcome("failed", _fail([f"backward raised {type(exc).__name__}: {exc}"], case, call,
-                                       "backward", target))
-    positional, keywords = call.split()
-    expected = _quiet(reference_function(spec.name, backward=True), grad_output, *positional, **keywords)
-    actual = {name: np.zeros(leaf.shape) if grad is None else to_numpy(grad)
-              for (name, leaf), grad in zip(leaves.items(), grads, strict=True)}
+    grad_output, actual, expected, error = autograd_against_reference(case, call, out, leaves, out_dtype)
+    if error:
+        return Outcome("failed", _fail([error], case, call, "backward", target))
     worst_ulp, worst_rel = compare_gradients(case, call, actual, expected, problems)
     if problems:
         shown = _literal(grad_output, out_dtype) if grad_output.size <= LITERAL_LIMIT else "random"
@@ -332,20 +346,6 @@ def materialize_arrays(case_id):
     return case.spec.sample(case.rng(), case).split()
 
 
-def _array_reproducer(case, call, test, target):
-    if _small(call):
-        call_text = describe_array_call(case.function, call, case.dtype)
-    else:
-        call_text = (f"from conformance.harness import materialize_arrays; "
-                     f"args, kwargs = materialize_arrays({case.id!r}); port.{case.function}(*args, **kwargs)")
-    return (f"call (through the adapter {target.adapter.name!r}): {call_text}\n"
-            f'rerun: pytest "conformance/test_conformance.py::test_{test}[{case.id}]" --target {target.name}')
-
-
-def _array_fail(problems, case, call, test, target):
-    return "\n".join(problems) + "\n" + _array_reproducer(case, call, test, target)
-
-
 def _array_availability(case, target, call=None):
     adapter = target.adapter
     if not target.provides(case.function):
@@ -423,7 +423,7 @@ def _array_forward(case, target):
     try:
         out = _quiet(adapter.call, _array_wrapped(target, case.function, call), args, kwargs)
     except Exception as exc:
-        return Outcome("failed", _array_fail([f"raised {type(exc).__name__}: {exc}"], case, call, "forward", target))
+        return Outcome("failed", _fail([f"raised {type(exc).__name__}: {exc}"], case, call, "forward", target))
     problems = _array_result_problems(adapter, out, out_dtype)
     result = None
     if not problems or problems[0].startswith("output: dtype"):
@@ -435,7 +435,7 @@ def _array_forward(case, target):
         if adapter.snapshot(value) != before[name]:
             problems.append(f"input {name!r} was modified in place")
     if problems:
-        return Outcome("failed", _array_fail(problems, case, call, "forward", target),
+        return Outcome("failed", _fail(problems, case, call, "forward", target),
                        result.max_ulp if result else math.inf, result.max_rel if result else math.inf)
     return Outcome("passed", "", result.max_ulp, result.max_rel)
 
@@ -474,15 +474,15 @@ def _array_backward(case, target):
     out_dtype = _out_dtype(case, call)
     out, args, kwargs, error = _array_run(target, case, call)
     if error:
-        return Outcome("failed", _array_fail([error], case, call, "backward", target))
+        return Outcome("failed", _fail([error], case, call, "backward", target))
     problems = _array_result_problems(adapter, out, out_dtype)
     if problems:
-        return Outcome("failed", _array_fail(problems, case, call, "backward", target))
+        return Outcome("failed", _fail(problems, case, call, "backward", target))
     grad_output = real(case.rng(1), tuple(np.shape(adapter.to_numpy(out))), out_dtype)
     try:
         grads = _array_gradients(target, case, call, args, kwargs, grad_args, adapter.asarray(grad_output, out_dtype))
     except Exception as exc:
-        return Outcome("failed", _array_fail([f"backward raised {type(exc).__name__}: {exc}"], case, call,
+        return Outcome("failed", _fail([f"backward raised {type(exc).__name__}: {exc}"], case, call,
                                              "backward", target))
     if grads is None:
         return _skipped(f"no gradients: the adapter {adapter.name!r} returned none for this call")
@@ -501,7 +501,7 @@ def _array_backward(case, target):
     if problems:
         shown = _literal(grad_output, out_dtype, numpy=True) if grad_output.size <= LITERAL_LIMIT else "random"
         problems.append(f"grad_output: {shown}")
-        return Outcome("failed", _array_fail(problems, case, call, "backward", target), worst_ulp, worst_rel)
+        return Outcome("failed", _fail(problems, case, call, "backward", target), worst_ulp, worst_rel)
     return Outcome("passed", "", worst_ulp, worst_rel)
 
 

@@ -22,7 +22,6 @@ import numpy as np
 import torch
 
 from .compare import compare
-from .domains import real
 from .harness import (
     Outcome,
     _growth,
@@ -30,11 +29,12 @@ from .harness import (
     _overflow_ok,
     _quiet,
     _result_problems,
+    autograd_against_reference,
     compare_gradients,
     differentiable_args,
     reference_function,
 )
-from .targets import convert_call, to_numpy, to_torch
+from .targets import convert_call, to_numpy
 
 LEGACY = ("size_average", "reduce")  # deprecated; tested on their own in test_legacy.py
 
@@ -266,17 +266,9 @@ def check_module_backward(module_case):
         return Outcome("failed", _fail(problems, module_case, call, "backward"))
     if not out.requires_grad:
         return Outcome("failed", _fail(["output does not require grad"], module_case, call, "backward"))
-    grad_output = real(case.rng(1), tuple(out.shape), case.dtype)
-    try:
-        grads = torch.autograd.grad(out, list(leaves.values()), to_torch(grad_output, case.dtype, case.device),
-                                    allow_unused=True)
-    except Exception as exc:
-        return Outcome("failed", _fail([f"backward raised {type(exc).__name__}: {exc}"], module_case, call,
-                                       "backward"))
-    positional, keywords = call.split()
-    expected = _quiet(reference_function(spec.name, backward=True), grad_output, *positional, **keywords)
-    actual = {name: np.zeros(leaf.shape) if grad is None else to_numpy(grad)
-              for (name, leaf), grad in zip(leaves.items(), grads, strict=True)}
+    _, actual, expected, error = autograd_against_reference(case, call, out, leaves, case.dtype)
+    if error:
+        return Outcome("failed", _fail([error], module_case, call, "backward"))
     worst_ulp, worst_rel = compare_gradients(case, call, actual, expected, problems)
     if problems:
         return Outcome("failed", _fail(problems, module_case, call, "backward"), worst_ulp, worst_rel)
