@@ -98,8 +98,8 @@ def compare(actual, expected, dtype, tolerance=None, growth=1.0, what="output", 
     if expected.size == 0:
         return Comparison(True)
     # What a correctly rounded result in ``dtype`` would be, for overflow only.
-    target_value = np.where(np.isfinite(expected) & ~np.isfinite(round_to(expected, dtype)),
-                            round_to(expected, dtype), expected)
+    rounded = round_to(expected, dtype)
+    target_value = np.where(np.isfinite(expected) & ~np.isfinite(rounded), rounded, expected)
     finite = np.isfinite(target_value)
     nonfinite_bad = ~finite & ~((actual == target_value) | (np.isnan(actual) & np.isnan(target_value)))
     nonfinite_bad |= finite & ~np.isfinite(actual)
