@@ -95,8 +95,20 @@ def _combinations(spec, shape):
         yield tuple(chosen)
 
 
+_GENERATED = {}
+
+
 def generate(spec, dtypes=None, devices=("cpu",)):
-    """All cases of ``spec``, in a stable order, without duplicates."""
+    """All cases of ``spec``, in a stable order, without duplicates. Computed once per spec and
+    selection: collection asks for the same grid several times (forward, backward, modules...)."""
+    key = (spec.name, None if dtypes is None else tuple(dtypes), tuple(devices))
+    cached = _GENERATED.get(key)
+    if cached is None or cached[0] is not spec:
+        cached = _GENERATED[key] = (spec, tuple(_generate(spec, dtypes, devices)))
+    return list(cached[1])
+
+
+def _generate(spec, dtypes, devices):
     dtypes = [d for d in spec.dtypes if dtypes is None or d in dtypes]
     cases = {}
 
