@@ -33,9 +33,9 @@ _UNINITIALIZED = ("an empty batch with reduction 'mean' or 'sum' returns uniniti
 
 # (function, regex searched in the case id, why torch's CPU result is not bitwise reproducible).
 # Everything else is: the target fixture pins torch to one thread, so reductions run in a fixed order.
-# Not strict, unlike known_divergences: uninitialized memory often holds the same bits twice in a
-# row (freed blocks are reused), so an XPASS says nothing. The strict forward xfails of the same
-# cases in known_divergences/margin.toml show the upstream fix.
+# Not strict: uninitialized memory often holds the same bits twice in a row (freed blocks are
+# reused), so an XPASS says nothing. The same cases are non-strict forward xfails in
+# known_divergences/margin.toml, for the same reason.
 NONDETERMINISTIC = (
     ("multi_margin_loss", _EMPTY_REDUCED, _UNINITIALIZED),
     ("multilabel_margin_loss", _EMPTY_REDUCED, _UNINITIALIZED),
