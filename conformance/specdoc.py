@@ -26,7 +26,7 @@ from . import divergences
 from .cases import generate
 from .compare import TOLERANCES, budget_growth
 from .harness import ErrorInstance
-from .registry import REGISTRY
+from .registry import REGISTRY, ShapeDependent
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PATH = os.path.join(ROOT, "SPEC.md")
@@ -131,19 +131,22 @@ def _edge_cases(spec):
                 chosen.append((label, case))
                 return
 
+    def alone(case, name, value):
+        """``case`` leaves every option but ``name`` at its default, sets ``name`` to ``value``
+        (the default value: leaves it too) and has the main grid's values."""
+        wanted = value.resolve(case.shape) if isinstance(value, ShapeDependent) else value
+        expected = () if value is spec.options[name][0] else ((name, wanted),)
+        return case.options == expected and case.values == spec.values[0]
+
     if "reduction" in spec.options:
         for reduction in spec.options["reduction"]:
             pick(f"empty batch, reduction={reduction!r}",
-                 lambda c, r=reduction: 0 in c.shape and c.option("reduction") == r and not c.options[1:])
+                 lambda c, r=reduction: 0 in c.shape and alone(c, "reduction", r))
     for values in spec.values[1:]:
         pick(f"values={values}", lambda c, v=values: c.values == v)
     for name, domain in spec.options.items():
         for value in domain[1:]:
-            shown = value if not callable(getattr(value, "resolve", None)) else value
-            pick(f"{name}={_fmt_option(shown)}",
-                 lambda c, n=name: len(c.options) == 1 and c.options[0][0] == n and c.values == spec.values[0]
-                 and c.option(n) is not None and c.option(n) != spec.options[n][0]
-                 and _fmt_option(c.option(n)) not in {o for lbl, _ in chosen for o in [lbl]})
+            pick(f"{name}={_fmt_option(value)}", lambda c, n=name, v=value: alone(c, n, v))
     return chosen
 
 
