@@ -5,7 +5,10 @@ import os
 import re
 from dataclasses import dataclass
 
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser as a package
+    import tomli as tomllib
 
 DIRECTORY = os.path.join(os.path.dirname(__file__), "known_divergences")
 
