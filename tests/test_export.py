@@ -12,6 +12,8 @@ import pytest
 
 import reference
 from conformance import export
+from conformance.compare import TOLERANCES
+from conformance.dtypes import FORMATS
 
 FUNCTIONS = ("cross_entropy", "ctc_loss", "softmax", "triplet_margin_with_distance_loss", "gaussian_nll_loss")
 
@@ -81,6 +83,15 @@ def within(actual, expected, tol):
     return bool(np.all(np.where(finite, close | (tol["overflow_ok"] & same_nonfinite), same_nonfinite)))
 
 
+def float64_budget(tol):
+    """The float64 semantics budget at ``tol``'s growth. The exported values meet a fresh
+    computation of the reference here, and another CPU or libm may round the last bit of a
+    float64 differently: equality would test the host, not the export."""
+    budget = TOLERANCES["float64"]
+    return {**tol, "dtype": "float64", "rtol": budget.rtol, "atol": budget.atol, "tiny": FORMATS["float64"].tiny,
+            "overflow_ok": False}
+
+
 def widened(args, kwargs):
     wide = [np.asarray(a, np.float64) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a for a in args]
     return wide, {k: np.asarray(v, np.float64) if isinstance(v, np.ndarray) and v.dtype.kind == "f" else v
@@ -110,7 +121,7 @@ def test_every_case_matches_the_reference(golden):
         fn = getattr(reference, entry["function"])
         out = np.asarray(fn(*widened(args, kwargs)[0], **widened(args, kwargs)[1]), np.float64)
         expected = load_array(golden, entry["expected"]["output"])
-        np.testing.assert_array_equal(out, expected, err_msg=entry["id"])
+        assert within(out, expected, float64_budget(entry["tolerance"]["output"])), entry["id"]
         # the reference rounded to the output dtype is within the exported tolerance
         rounded = out.astype(entry["expected"]["output_dtype"])
         assert within(rounded, expected, entry["tolerance"]["output"]), entry["id"]
@@ -119,8 +130,9 @@ def test_every_case_matches_the_reference(golden):
             wide_args, wide_kwargs = widened(args, kwargs)
             grads = getattr(reference, entry["function"] + "_backward")(np.asarray(grad_output, np.float64),
                                                                        *wide_args, **wide_kwargs)
+            budget = float64_budget(entry["tolerance"]["gradients"])
             for name, ref in entry["expected"]["gradients"].items():
-                np.testing.assert_array_equal(grads[name], load_array(golden, ref), err_msg=entry["id"])
+                assert within(grads[name], load_array(golden, ref), budget), f"{entry['id']}: gradient of {name}"
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -158,6 +170,8 @@ def test_selection_covers_every_dtype_shape_value_class_and_option():
 
 
 def test_export_is_deterministic(tmp_path):
+    # Byte equality is sound here: both exports come from this host in this run. Across hosts
+    # the float64 results may differ in the last bit, and so may the checksums.
     a, b = tmp_path / "a", tmp_path / "b"
     export.export(str(a), functions=("mse_loss",))
     export.export(str(b), functions=("mse_loss",))
