@@ -1,4 +1,4 @@
-"""``python -m conformance.export [--out DIR]``: golden vectors for ports in any language.
+"""``python -m conformance export [--out DIR]``: golden vectors for ports in any language.
 
 Writes, from the deterministic core alone (registry, case generator, reference; torch is
 not called), a versioned set of cases that any language can read:
@@ -27,12 +27,14 @@ The export is generated, never committed. The format is documented in docs/porti
 """
 
 import argparse
+import difflib
 import hashlib
 import io
 import json
 import math
 import os
 import sys
+import tempfile
 import time
 import zipfile
 
@@ -43,7 +45,7 @@ import reference
 from .cases import all_cases
 from .compare import TOLERANCES
 from .domains import real
-from .dtypes import FORMATS
+from .dtypes import FLOAT_DTYPES, FORMATS
 from .harness import ErrorInstance, _growth, _out_dtype, _overflow_ok, _quiet, differentiable_args
 from .registry import REGISTRY
 
@@ -62,6 +64,68 @@ POLICY = (
     "in for a finite expected one. Gradients use the same rule with the case dtype's tolerance. "
     "Shapes must match exactly."
 )
+
+
+class UsageError(ValueError):
+    """A selection, dtype or output directory that cannot give an export, found before anything is written."""
+
+
+def parse_functions(text):
+    """The registry names in ``text`` (comma-separated, exact), in the order given.
+
+    An unknown name raises ``UsageError`` with the closest name and the list of known ones.
+
+    >>> parse_functions("mse_loss,nll_loss")
+    ('mse_loss', 'nll_loss')
+    """
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    if not names:
+        raise UsageError(f"{text!r} names no function; known functions: {', '.join(REGISTRY)}")
+    for name in names:
+        if name not in REGISTRY:
+            close = difflib.get_close_matches(name, list(REGISTRY), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise UsageError(f"unknown function {name!r}{hint}; known functions: {', '.join(REGISTRY)}")
+    return names
+
+
+_NOT_EXPORTED = {
+    "bfloat16": "NumPy's .npy format has no bfloat16",
+    "float16": "its cases check float32's semantics at a looser budget, which the suite checks against torch",
+}
+
+
+def parse_dtypes(text):
+    """The exportable dtypes in ``text`` (comma-separated); anything else raises ``UsageError``."""
+    dtypes = tuple(dict.fromkeys(d.strip() for d in text.split(",") if d.strip()))
+    if not dtypes:
+        raise UsageError(f"{text!r} names no dtype; exportable dtypes: {', '.join(DTYPES)}")
+    for dtype in dtypes:
+        if dtype not in FLOAT_DTYPES:
+            raise UsageError(f"unknown dtype {dtype!r}; known dtypes: {', '.join(FLOAT_DTYPES)} "
+                             f"(exportable: {', '.join(DTYPES)})")
+        if dtype not in DTYPES:
+            raise UsageError(f"{dtype} cannot be exported: {_NOT_EXPORTED[dtype]}; exportable dtypes: "
+                             f"{', '.join(DTYPES)}")
+    return dtypes
+
+
+def check_writable(out):
+    """Raise ``UsageError`` unless ``out`` is, or can be made, a directory this process can write.
+
+    Probes the nearest existing directory with a file that vanishes on close, so that a
+    failed check leaves nothing behind."""
+    existing = os.path.abspath(out)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise UsageError(f"cannot write to {out}: {existing} is not a directory")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as e:
+        raise UsageError(f"cannot write to {out}: {existing}: {e.strerror or e}") from None
+
 
 # user-supplied callables of the registry, by the name the case id shows, for other languages
 CALLABLES = {
@@ -222,13 +286,23 @@ def _write_manifest(path, manifest):
 
 
 def export(out, dtypes=DTYPES, max_elements=MAX_ELEMENTS, functions=None, per_function=PER_FUNCTION):
-    """Write the golden vectors under ``out``; returns the manifest (as written)."""
+    """Write the golden vectors under ``out``; returns the manifest (as written).
+
+    Raises ``UsageError`` before writing anything for an unknown function or dtype, a
+    selection without cases, or an ``out`` that cannot be written."""
+    dtypes = parse_dtypes(",".join(dtypes))
+    chosen = parse_functions(",".join(functions)) if functions is not None else tuple(REGISTRY)
+    names = [n for n in REGISTRY if n in chosen]  # registry order, whatever order they were named in
+    check_writable(out)
+    selected = {name: select(name, dtypes, max_elements, per_function) for name in names}
+    if not any(selected.values()):
+        raise UsageError(f"no {' or '.join(dtypes)} case of the selected functions has at most {max_elements} "
+                         f"numbers in its arguments (--max-elements); nothing to export")
     os.makedirs(out, exist_ok=True)
-    names = [n for n in REGISTRY if functions is None or n in functions]
     cases, errors, files = [], [], {}
     for name in names:
         arrays = _Arrays(f"{name}.npz")
-        for index, case in enumerate(select(name, dtypes, max_elements, per_function)):
+        for index, case in enumerate(selected[name]):
             entry, _ = _case_entry(case, index, arrays)
             cases.append(entry)
         for i in range(len(REGISTRY[name].errors)):
@@ -237,7 +311,7 @@ def export(out, dtypes=DTYPES, max_elements=MAX_ELEMENTS, functions=None, per_fu
         files[os.path.basename(path)] = {"sha256": _sha256(path), "bytes": os.path.getsize(path)}
     manifest = {
         "versions": _versions(),
-        "generated_by": "python -m conformance.export",
+        "generated_by": "python -m conformance export",
         "selection": {"dtypes": list(dtypes), "max_elements": max_elements, "per_function": per_function,
                       "functions": names,
                       "rule": "of the cases of these dtypes whose array arguments hold at most max_elements "
@@ -260,20 +334,40 @@ def export(out, dtypes=DTYPES, max_elements=MAX_ELEMENTS, functions=None, per_fu
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m conformance.export", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default=os.path.join("reports", "golden"),
+    parser = argparse.ArgumentParser(prog="python -m conformance export", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", metavar="DIR", default=os.path.join("reports", "golden"),
                         help="directory to write (default reports/golden, which git ignores)")
     parser.add_argument("--dtype", default=",".join(DTYPES),
-                        help=f"comma-separated case dtypes (default {','.join(DTYPES)})")
+                        help=f"comma-separated case dtypes, of {', '.join(DTYPES)} (default both)")
     parser.add_argument("--max-elements", type=int, default=MAX_ELEMENTS,
                         help=f"leave out cases whose arrays hold more numbers than this (default {MAX_ELEMENTS})")
     parser.add_argument("--per-function", type=int, default=PER_FUNCTION,
                         help=f"at most this many cases per function beyond full coverage (default {PER_FUNCTION})")
-    parser.add_argument("-k", dest="functions", help="comma-separated function names (default: all)")
+    parser.add_argument("--function", metavar="NAME[,NAME...]",
+                        help="exact registry names, comma-separated (default: all)")
+    parser.add_argument("-k", dest="keyword", metavar="NAME[,NAME...]",
+                        help="comma-separated function names, as --function; with both, the functions in both")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    functions = tuple(args.functions.split(",")) if args.functions else None
-    manifest = export(args.out, tuple(args.dtype.split(",")), args.max_elements, functions, args.per_function)
+    functions = None
+    # argparse's own wording, so that these read like every other usage error
+    for option, text in (("--function", args.function), ("-k", args.keyword)):
+        if text is not None:
+            try:
+                names = parse_functions(text)
+            except UsageError as e:
+                parser.error(f"argument {option}: {e}")
+            functions = names if functions is None else tuple(n for n in functions if n in names)
+    if functions == ():
+        parser.error(f"argument -k: none of {args.keyword} is in --function {args.function}")
+    try:
+        dtypes = parse_dtypes(args.dtype)
+    except UsageError as e:
+        parser.error(f"argument --dtype: {e}")
+    try:
+        manifest = export(args.out, dtypes, args.max_elements, functions, args.per_function)
+    except UsageError as e:
+        parser.error(str(e))
     total = sum(v["bytes"] for v in manifest["files"].values()) + os.path.getsize(os.path.join(args.out,
                                                                                              "manifest.json"))
     print(f"wrote {len(manifest['cases'])} cases and {len(manifest['errors'])} error cases of "

@@ -1,6 +1,6 @@
-"""The golden-vector export (``python -m conformance.export``) read back by a small reader
+"""The golden-vector export (``python -m conformance export``) read back by a small reader
 that uses NumPy and json only, as a port in another language would, and checked against
-the reference, so the export cannot rot."""
+the reference, so the export cannot rot; and its usage errors."""
 
 import hashlib
 import json
@@ -14,6 +14,7 @@ import reference
 from conformance import export
 from conformance.compare import TOLERANCES
 from conformance.dtypes import FORMATS
+from conformance.registry import REGISTRY
 
 FUNCTIONS = ("cross_entropy", "ctc_loss", "softmax", "triplet_margin_with_distance_loss", "gaussian_nll_loss")
 
@@ -176,3 +177,75 @@ def test_export_is_deterministic(tmp_path):
     export.export(str(a), functions=("mse_loss",))
     export.export(str(b), functions=("mse_loss",))
     assert (a / "SHA256SUMS").read_text() == (b / "SHA256SUMS").read_text()
+
+
+# --- usage errors: exit 2, argparse's message, nothing written ------------------------------
+
+
+def usage_error(capsys, out, *argv):
+    """The message of ``export --out out *argv``, which must be a usage error that writes nothing."""
+    with pytest.raises(SystemExit) as info:
+        export.main(["--out", str(out), *argv])
+    assert info.value.code == 2
+    assert not os.path.exists(out)
+    err = capsys.readouterr().err
+    assert err.startswith("usage: python -m conformance export")
+    return err.splitlines()[-1]
+
+
+@pytest.mark.parametrize(("argv", "fragments"), [
+    (["-k", "soft_margin_los"], ["argument -k: unknown function 'soft_margin_los' (did you mean soft_margin_loss?)"]),
+    (["--function", "mse_loss", "-k", "nll_loss"], ["argument -k: none of nll_loss is in --function mse_loss"]),
+    (["--function", ","], ["argument --function: ',' names no function"]),
+    (["--function", "mse_loss", "--max-elements", "-1"], ["no float64 or float32 case", "nothing to export"]),
+    (["--dtype", "bogus"], ["argument --dtype: unknown dtype 'bogus'", "float64, float32, float16, bfloat16",
+                            "exportable: float64, float32"]),
+    (["--dtype", "float32,bfloat16"], ["bfloat16 cannot be exported: NumPy's .npy format has no bfloat16",
+                                       "exportable dtypes: float64, float32"]),
+    (["--dtype", "float16"], ["float16 cannot be exported", "exportable dtypes: float64, float32"]),
+], ids=["typo -k", "-k outside --function", "empty --function", "no case small enough", "bogus dtype", "bfloat16",
+        "float16"])
+def test_usage_error(tmp_path, capsys, argv, fragments):
+    message = usage_error(capsys, tmp_path / "golden", *argv)
+    assert message.startswith("python -m conformance export: error: ")
+    for fragment in fragments:
+        assert fragment in message
+
+
+def test_an_unknown_function_lists_the_known_names(tmp_path, capsys):
+    message = usage_error(capsys, tmp_path / "golden", "--function", "mse_loss,nll_los")
+    assert "argument --function: unknown function 'nll_los' (did you mean nll_loss?)" in message
+    assert message.endswith("known functions: " + ", ".join(REGISTRY))
+
+
+def test_an_output_path_under_a_file_is_a_usage_error(tmp_path, capsys):
+    (tmp_path / "file").write_text("not a directory")
+    message = usage_error(capsys, tmp_path / "file" / "golden", "--function", "mse_loss")
+    assert message.endswith(f"cannot write to {tmp_path / 'file' / 'golden'}: {tmp_path / 'file'} is not a directory")
+    assert os.listdir(tmp_path) == ["file"]
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root writes to a read-only directory")
+def test_a_read_only_output_directory_is_a_usage_error(tmp_path, capsys):
+    read_only = tmp_path / "read_only"
+    read_only.mkdir(mode=0o555)
+    message = usage_error(capsys, read_only / "golden", "--function", "mse_loss")
+    assert message.endswith(f"cannot write to {read_only / 'golden'}: {read_only}: Permission denied")
+
+
+def test_parse_functions_takes_exact_names_in_order():
+    assert export.parse_functions(" nll_loss, mse_loss,nll_loss,") == ("nll_loss", "mse_loss")
+    with pytest.raises(export.UsageError, match="unknown function 'nll'"):
+        export.parse_functions("nll")
+
+
+def test_function_selects_exactly_that_function(tmp_path):
+    # cross_entropy is nll_loss of log_softmax, and its name is no help to a substring match
+    # either: only the exact name may select
+    assert export.main(["--out", str(tmp_path), "--function", "nll_loss"]) == 0
+    manifest = read_manifest(tmp_path)
+    assert manifest["selection"]["functions"] == ["nll_loss"]
+    assert [c["id"] for c in manifest["cases"]] == [c.id for c in export.select("nll_loss")]
+    assert {e["function"] for e in manifest["errors"]} == {"nll_loss"}
+    assert len(manifest["errors"]) == len(REGISTRY["nll_loss"].errors)
+    assert sorted(os.listdir(tmp_path)) == ["SHA256SUMS", "manifest.json", "nll_loss.npz"]
