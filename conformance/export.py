@@ -24,6 +24,10 @@ the cases that cover a dtype, shape, value class or option value no earlier case
 and every error case. float16/bfloat16 are left out: NumPy's ``.npy`` has no bfloat16, and
 their semantics are float32's.
 The export is generated, never committed. The format is documented in docs/porting.md.
+
+``python -m conformance verify DIR`` checks a set before a port trusts it: the files against
+``SHA256SUMS`` and the manifest's hashes, and every array the manifest references against
+its recorded shape and dtype.
 """
 
 import argparse
@@ -33,6 +37,7 @@ import io
 import json
 import math
 import os
+import re
 import sys
 import tempfile
 import time
@@ -374,6 +379,165 @@ def main(argv=None):
           f"{len(manifest['selection']['functions'])} functions to {args.out} "
           f"({total / 1e6:.1f} MB, {time.perf_counter() - start:.0f} s)")
     return 0
+
+
+# --- verify: can a downloaded set be trusted? ------------------------------------------------
+
+_SUMS_LINE = re.compile(r"([0-9a-f]{64}) [ *](.+)")  # sha256sum's text and binary modes
+
+
+def _read_sums(path, problems):
+    sums = {}
+    with open(path, errors="replace") as f:
+        for number, line in enumerate(f.read().splitlines(), 1):
+            match = _SUMS_LINE.fullmatch(line)
+            if match:
+                sums[match[2]] = match[1]
+            elif line.strip():
+                problems.append(f"SHA256SUMS line {number}: not '<sha256>  <file>': {line!r}")
+    return sums
+
+
+def _references(entry):
+    """(what, reference) for every array of a manifest entry."""
+    refs = [(f"argument {n!r}", r) for n, r in entry.get("arrays", {}).items()]
+    expected = entry.get("expected", {})
+    refs += [(what, expected[key]) for key, what in (("output", "expected output"), ("grad_output", "grad_output"))
+             if key in expected]
+    refs += [(f"expected gradient of {n!r}", r) for n, r in expected.get("gradients", {}).items()]
+    return refs
+
+
+def _check_files(directory, sums, files):
+    """Problems of the files themselves: missing, changed, or listed nowhere."""
+    problems, recorded = [], {}  # file -> {list: the sha256 it records}
+    lists = [(label, names) for label, names in (("SHA256SUMS", sums), ("manifest.json", files)) if names is not None]
+    for label, names in lists:
+        for name, value in names.items():
+            recorded.setdefault(name, {})[label] = value if label == "SHA256SUMS" else value.get("sha256")
+    for name, by_list in recorded.items():
+        path, labels = os.path.join(directory, name), " and ".join(by_list)
+        plural = len(by_list) > 1
+        if os.path.basename(name) != name:  # a list must not send the check outside the export
+            problems.append(f"{labels} {'list' if plural else 'lists'} {name!r}, which is not a file name")
+            continue
+        if not os.path.isfile(path):
+            problems.append(f"{name}: missing, but {labels} {'list' if plural else 'lists'} it")
+            continue
+        digest, wrong = _sha256(path), {}
+        for label, value in by_list.items():
+            if value != digest:
+                wrong.setdefault(value, []).append(label)
+        for value, labels in wrong.items():  # one line when both lists agree and the file does not
+            problems.append(f"{name}: sha256 is {digest}, but {' and '.join(labels)} "
+                            f"{'record' if len(labels) > 1 else 'records'} {value}")
+        size = os.path.getsize(path)
+        if name in (files or {}) and size != files[name].get("bytes"):
+            problems.append(f"{name}: {size} bytes, but manifest.json records {files[name].get('bytes')}")
+    if sums is not None and "manifest.json" not in sums:
+        problems.append("manifest.json: not listed in SHA256SUMS")
+    for name in sorted(n for n in os.listdir(directory) if n.endswith(".npz")):
+        absent = [label for label, names in lists if name not in names]
+        if absent:
+            problems.append(f"{name}: not listed in {' or '.join(absent)}")
+    return problems
+
+
+def _check_arrays(directory, manifest):
+    """Problems of the arrays the manifest references, and how many were checked."""
+    problems, archives, checked = [], {}, 0
+    try:
+        for entry in manifest["cases"] + manifest.get("errors", []):
+            for what, ref in _references(entry):
+                file, key = ref["file"], ref["key"]
+                where = f"{file}: {key} ({what} of {entry['id']})"
+                if file not in manifest["files"] or os.path.basename(file) != file:
+                    problems.append(f"{where}: {file} is not in manifest.json's files")
+                    continue
+                if file not in archives and not os.path.isfile(os.path.join(directory, file)):
+                    archives[file] = None  # reported as missing by the file check
+                if file not in archives:
+                    try:
+                        archives[file] = np.load(os.path.join(directory, file), allow_pickle=False)
+                    except Exception as e:  # whatever a damaged file raises is the problem
+                        archives[file] = None
+                        problems.append(f"{file}: not a readable .npz ({type(e).__name__}: {e})")
+                if archives[file] is None:
+                    continue  # reported once, above
+                if key not in archives[file].files:
+                    problems.append(f"{where}: missing from the .npz")
+                    continue
+                try:
+                    array = archives[file][key]
+                except Exception as e:  # a changed byte fails the member's CRC or its .npy header
+                    problems.append(f"{where}: not readable ({type(e).__name__}: {e})")
+                    continue
+                if list(array.shape) != ref["shape"]:
+                    problems.append(f"{where}: shape {list(array.shape)}, but manifest.json records {ref['shape']}")
+                if array.dtype.name != ref["dtype"]:
+                    problems.append(f"{where}: dtype {array.dtype.name}, but manifest.json records {ref['dtype']}")
+                checked += 1
+    except (KeyError, TypeError, AttributeError) as e:
+        problems.append(f"manifest.json: malformed entry ({type(e).__name__}: {e})")
+    finally:
+        for archive in archives.values():
+            if archive is not None:
+                archive.close()
+    return problems, checked
+
+
+def verify(directory):
+    """Check the export in ``directory``; returns (problems, one-line summary), no problems if intact.
+
+    Every file ``SHA256SUMS`` lists must be there with that sha256, every ``.npz`` with the
+    sha256 and size ``manifest.json`` records, every ``.npz`` of the directory must be listed
+    in both, and every array the manifest references must be in its ``.npz`` with the recorded shape and dtype."""
+    problems = []
+    sums_path = os.path.join(directory, "SHA256SUMS")
+    sums = _read_sums(sums_path, problems) if os.path.isfile(sums_path) else None
+    if sums is None:
+        problems.append("SHA256SUMS: missing")
+    try:
+        with open(os.path.join(directory, "manifest.json")) as f:
+            manifest = json.load(f)
+    except FileNotFoundError:
+        return problems + _check_files(directory, sums, None) + ["manifest.json: missing"], ""
+    except (OSError, ValueError) as e:
+        return problems + _check_files(directory, sums, None) + [f"manifest.json: not readable as JSON ({e})"], ""
+    if not (isinstance(manifest, dict) and isinstance(manifest.get("files"), dict)
+            and all(isinstance(info, dict) for info in manifest["files"].values())
+            and isinstance(manifest.get("cases"), list)):
+        return problems + _check_files(directory, sums, None) + [
+            "manifest.json: not an export manifest (no 'files' or 'cases')"], ""
+    versions = manifest.get("versions")
+    version = versions.get("format") if isinstance(versions, dict) else None
+    if version != FORMAT_VERSION:
+        problems.append(f"manifest.json: format {version}, but this verifier reads format {FORMAT_VERSION}")
+    problems += _check_files(directory, sums, manifest["files"])
+    array_problems, arrays = _check_arrays(directory, manifest)
+    files = len(set(sums or {}) | set(manifest["files"]))
+    summary = (f"OK: {directory}: {files} files match SHA256SUMS and manifest.json; {arrays} arrays of "
+               f"{len(manifest['cases'])} cases and {len(manifest.get('errors', []))} error cases have the "
+               f"recorded shape and dtype")
+    return problems + array_problems, summary
+
+
+def verify_main(argv=None):
+    """``python -m conformance verify DIR``: 0 and a one-line summary if the export is intact,
+    else 1 and one line per problem."""
+    parser = argparse.ArgumentParser(prog="python -m conformance verify",
+                                     description="Check a golden-vector export against its SHA256SUMS and "
+                                                 "manifest.json before trusting it.")
+    parser.add_argument("directory", metavar="DIR", help="the export's directory (with manifest.json)")
+    args = parser.parse_args(argv)
+    if not os.path.isdir(args.directory):
+        parser.error(f"argument DIR: {args.directory} is not a directory")
+    problems, summary = verify(args.directory)
+    for problem in problems:
+        print(problem)
+    if not problems:
+        print(summary)
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":

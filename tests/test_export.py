@@ -1,10 +1,14 @@
 """The golden-vector export (``python -m conformance export``) read back by a small reader
 that uses NumPy and json only, as a port in another language would, and checked against
-the reference, so the export cannot rot; and its usage errors."""
+the reference, so the export cannot rot; its usage errors; ``verify`` on intact and damaged
+sets."""
 
 import hashlib
+import io
 import json
 import os
+import re
+import shutil
 import zipfile
 
 import numpy as np
@@ -249,3 +253,119 @@ def test_function_selects_exactly_that_function(tmp_path):
     assert {e["function"] for e in manifest["errors"]} == {"nll_loss"}
     assert len(manifest["errors"]) == len(REGISTRY["nll_loss"].errors)
     assert sorted(os.listdir(tmp_path)) == ["SHA256SUMS", "manifest.json", "nll_loss.npz"]
+
+
+# --- verify ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_golden(tmp_path_factory):
+    out = tmp_path_factory.mktemp("small") / "golden"
+    assert export.main(["--out", str(out), "--function", "mse_loss"]) == 0
+    return out
+
+
+@pytest.fixture
+def copy(small_golden, tmp_path):
+    return shutil.copytree(small_golden, tmp_path / "golden")
+
+
+def verify_output(capsys, directory):
+    code = export.verify_main([str(directory)])
+    return code, capsys.readouterr().out.splitlines()
+
+
+def test_verify_passes_on_a_fresh_export(small_golden, capsys):
+    code, lines = verify_output(capsys, small_golden)
+    manifest = read_manifest(small_golden)
+    assert code == 0 and len(lines) == 1
+    assert lines[0].startswith(f"OK: {small_golden}: 2 files match SHA256SUMS and manifest.json; ")
+    assert f"of {len(manifest['cases'])} cases and {len(manifest['errors'])} error cases" in lines[0]
+
+
+def rewrite_member(directory, key, array):
+    """Replace one member of mse_loss.npz and record the new file's hashes in both lists, as a
+    careless tool would: only the per-array check can then find the problem."""
+    path = directory / "mse_loss.npz"
+    with zipfile.ZipFile(path) as zf:
+        members = {info.filename: zf.read(info) for info in zf.infolist()}
+    members.pop(key + ".npy")
+    if array is not None:
+        buffer = io.BytesIO()
+        np.lib.format.write_array(buffer, array)
+        members[key + ".npy"] = buffer.getvalue()
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    manifest = json.loads((directory / "manifest.json").read_text())
+    manifest["files"]["mse_loss.npz"] = {"sha256": export._sha256(path), "bytes": os.path.getsize(path)}
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    (directory / "SHA256SUMS").write_text("".join(f"{export._sha256(directory / n)}  {n}\n"
+                                                  for n in ("manifest.json", "mse_loss.npz")))
+
+
+def first_input(directory):
+    return json.loads((directory / "manifest.json").read_text())["cases"][0]["arrays"]["input"]
+
+
+def flip_a_byte(directory):
+    data = bytearray((directory / "mse_loss.npz").read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (directory / "mse_loss.npz").write_bytes(bytes(data))
+
+
+def edit_the_manifest(directory):
+    text = (directory / "manifest.json").read_text()
+    (directory / "manifest.json").write_text(text.replace('"per_function": 64', '"per_function": 65', 1))
+
+
+def wrong_shape(directory):
+    ref = first_input(directory)
+    rewrite_member(directory, ref["key"], np.zeros(ref["shape"] + [2], ref["dtype"]))
+
+
+def wrong_dtype(directory):
+    ref = first_input(directory)
+    rewrite_member(directory, ref["key"], np.zeros(ref["shape"], np.float16))
+
+
+@pytest.mark.parametrize(("damage", "problems"), [
+    (flip_a_byte, [r"mse_loss\.npz: sha256 is [0-9a-f]{64}, but SHA256SUMS and manifest\.json record [0-9a-f]{64}"]),
+    (lambda d: (d / "mse_loss.npz").unlink(), [r"mse_loss\.npz: missing, but SHA256SUMS and manifest\.json list it"]),
+    (edit_the_manifest, [r"manifest\.json: sha256 is [0-9a-f]{64}, but SHA256SUMS records [0-9a-f]{64}"]),
+    (lambda d: shutil.copy(d / "mse_loss.npz", d / "extra.npz"),
+     [r"extra\.npz: not listed in SHA256SUMS or manifest\.json"]),
+    (lambda d: (d / "SHA256SUMS").unlink(), [r"SHA256SUMS: missing"]),
+    (wrong_shape, [r"mse_loss\.npz: 00000\.input \(argument 'input' of mse_loss\(float64, \(\)\)\): "
+                   r"shape \[2\], but manifest\.json records \[\]"]),
+    (wrong_dtype, [r"mse_loss\.npz: 00000\.input \(argument 'input' of .*\): dtype float16, but manifest\.json "
+                   r"records float64"]),
+    (lambda d: rewrite_member(d, first_input(d)["key"], None),
+     [r"mse_loss\.npz: 00000\.input \(argument 'input' of .*\): missing from the \.npz"]),
+], ids=["flipped byte", "missing npz", "edited manifest", "extra npz", "missing SHA256SUMS", "wrong shape",
+        "wrong dtype", "missing array"])
+def test_verify_names_each_problem(copy, capsys, damage, problems):
+    damage(copy)
+    code, lines = verify_output(capsys, copy)
+    assert code == 1
+    for pattern in problems:
+        assert any(re.fullmatch(pattern, line) for line in lines), (pattern, lines)
+    assert not any(line.startswith("OK") for line in lines)
+
+
+def test_verify_reports_every_problem_not_just_the_first(copy, capsys):
+    flip_a_byte(copy)
+    shutil.copy(copy / "mse_loss.npz", copy / "extra.npz")
+    edit_the_manifest(copy)
+    code, lines = verify_output(capsys, copy)
+    assert code == 1
+    assert {line.split(":")[0] for line in lines} == {"manifest.json", "mse_loss.npz", "extra.npz"}
+
+
+def test_verify_of_a_missing_directory_is_a_usage_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        export.verify_main([str(tmp_path / "nowhere")])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: python -m conformance verify")
+    assert err.splitlines()[-1].endswith(f"argument DIR: {tmp_path / 'nowhere'} is not a directory")
