@@ -30,11 +30,21 @@ FORMATS = {
 }
 
 
-def _round_to_bfloat16(x):
-    bits = np.asarray(x, dtype=np.float32).view(np.uint32).astype(np.uint64)
-    rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000  # round half to even
-    out = rounded.astype(np.uint32).view(np.float32).astype(np.float64)
-    return np.where(np.isnan(x), np.nan, out)
+def _round_to_format(x, fmt):
+    """Round float64 ``x`` to ``fmt`` in one step, to nearest, ties to even (as float64).
+
+    Float arithmetic alone, so NumPy 1's and 2's integer promotion rules never enter.
+    """
+    _, e = np.frexp(x)  # |x| = m 2^e with 1/2 <= m < 1
+    # The spacing of fmt at |x| is 2^q, fixed below the smallest normal (the subnormals). intc:
+    # ldexp has no int64 loop where a C long is 32 bits (Windows).
+    q = np.maximum(e - fmt.precision, fmt.emin - fmt.precision + 1).astype(np.intc)
+    # Scaling by 2^q is exact, so rint (ties to even) is the only rounding.
+    with np.errstate(over="ignore"):  # next to float64's maximum, where the answer is inf anyway
+        rounded = np.ldexp(np.rint(np.ldexp(x, -q)), q)
+    # rint rounded as if the exponent had no bound, which is how IEEE decides overflow: all that
+    # landed past the largest finite value (the last midpoint too: its even side is 2^(emax+1)) is inf.
+    return np.where(np.abs(rounded) > fmt.max, np.copysign(np.inf, x), rounded)
 
 
 def round_to(x, dtype):
@@ -54,9 +64,8 @@ def round_to(x, dtype):
         if dtype == "float16":
             return x.astype(np.float16).astype(np.float64)
         if dtype == "bfloat16":
-            # float64 -> float32 -> bfloat16 may double-round; harmless for generated inputs
-            # (any nearby value will do) and the only use of this for expectations is overflow.
-            return _round_to_bfloat16(x.astype(np.float32))
+            # NumPy has no bfloat16, and going through float32 would round twice.
+            return _round_to_format(x, FORMATS["bfloat16"])
     raise ValueError(f"unknown floating-point dtype {dtype!r}")
 
 
@@ -68,7 +77,8 @@ def ulp(x, dtype):
     """
     fmt = FORMATS[dtype]
     ax = np.abs(np.asarray(x, dtype=np.float64))
-    with np.errstate(divide="ignore"):
-        exponent = np.floor(np.log2(np.where(ax > 0, ax, 1.0)))
-    exponent = np.maximum(np.where(ax > 0, exponent, fmt.emin), fmt.emin)
-    return np.exp2(exponent - (fmt.precision - 1))
+    # frexp's exponent is exact; floor(log2(ax)) is one too high just below large powers of two.
+    _, e = np.frexp(np.where(np.isfinite(ax), ax, 0.0))  # ax = m 2^e with 1/2 <= m < 1
+    exponent = np.maximum(np.where(ax > 0, e - 1, fmt.emin), fmt.emin)
+    spacing = np.exp2(exponent - (fmt.precision - 1))
+    return np.where(np.isinf(ax), np.inf, spacing)  # NaN gets the spacing at 0, so 0 / ulp stays 0
