@@ -3,6 +3,9 @@
     python -m conformance.specdoc            # rewrite SPEC.md
     python -m conformance.specdoc --check    # exit 1 if SPEC.md is stale (tests/test_specdoc.py does this)
 
+Stale means a difference in the text or in a number beyond the float64 budget (``stale``):
+the last digits of a result depend on the host.
+
 Per function: the signature, the reference docstring (formula, what each reduction divides
 by, shapes, options, torch's quirks, errors, a worked example), the gradient from the
 ``_backward`` docstring, the test domain from the registry, the edge cases and invalid
@@ -12,6 +15,7 @@ GitHub renders and which read as plain text anywhere else.
 """
 
 import argparse
+import difflib
 import inspect
 import os
 import re
@@ -32,6 +36,20 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PATH = os.path.join(ROOT, "SPEC.md")
 NODE = "conformance/test_conformance.py::test_{test}[{id}]"
 SECTIONS = ("Shape:", "Torch behaviour:", "Raises:", "Examples:", "Returns")
+
+# The last bits of a float64 result depend on the host (SIMD kernels, libm), so the numbers
+# in SPEC.md are compared within the suite's float64 budget for a result of magnitude >= 1,
+# rtol + atol (the normwise floor atol * max(|x|, 1) is then atol * |x|). It is applied
+# relatively at every magnitude, so that a small constant (a tolerance of 1e-12) must
+# still match to 12 digits, and 0.0 stays exact.
+BUDGET = TOLERANCES["float64"].rtol + TOLERANCES["float64"].atol
+# One unit in the 13th significant digit is at most 1e-12 of the value, half of BUDGET: the
+# rounding of what is shown leaves the other half to the host.
+DIGITS = 13
+# Only a number with a decimal point or an exponent is a value that may move within BUDGET;
+# integers (shapes, counts, p=3, ids) are labels and stay exact, as do nan and inf (words).
+# The guards keep version strings such as 2.13.0 whole, as text.
+NUMBER = re.compile(r"(?<![\w.])([-+]?(?:\d+\.\d*(?:[eE][-+]?\d+)?|\d+[eE][-+]?\d+))(?!\w|\.\d)")
 
 
 def _inline(text):
@@ -89,10 +107,14 @@ def _signature(function):
     return f"{function}{inspect.signature(fn)}"
 
 
+def _shown(x):
+    return repr(float(f"{x:.{DIGITS}g}"))
+
+
 def _summary(value):
     value = np.asarray(value)
     if value.ndim == 0:
-        return repr(float(value))
+        return _shown(float(value))
     finite = np.isfinite(value)
     parts = [f"shape {value.shape}"]
     if value.size and finite.all():
@@ -189,8 +211,9 @@ def function_section(name, known):
     if spec.options:
         out += [_domain(spec), ""]
     out += ["### Edge cases", "",
-            "The float64 result of the reference that the suite checks, and the test that checks it "
-            "(the same case runs in every dtype of the grid).", ""]
+            f"The float64 result of the reference that the suite checks, to {DIGITS} significant digits (another "
+            "host may differ in the last), and the test that checks it (the same case runs in every dtype of the "
+            "grid).", ""]
     rows = [(label, _reference_result(case), f"`{NODE.format(test='forward', id=case.id)}`")
             for label, case in _edge_cases(spec)]
     out += [_table(rows, ("case", "reference result", "test")), ""]
@@ -249,17 +272,41 @@ def render():
     return HEADER.format(torch=torch.__version__.split("+")[0]) + toc + "\n\n" + sections + "\n"
 
 
+def same_numbers(written, generated):
+    """Whether two texts are equal but for numbers within ``BUDGET`` of each other (see ``NUMBER``).
+
+    >>> same_numbers("| p=3 | 3.067689102567873 |", "| p=3 | 3.067689102567872 |")
+    True
+    >>> same_numbers("| p=3 | 3.0676891 |", "| p=3 | 3.0676892 |"), same_numbers("(1, 4) 0.5", "(1, 5) 0.5")
+    (False, False)
+    """
+    a, b = NUMBER.split(written), NUMBER.split(generated)
+    return len(a) == len(b) and a[0::2] == b[0::2] and all(
+        x == y or abs(float(x) - float(y)) <= BUDGET * max(abs(float(x)), abs(float(y)))
+        for x, y in zip(a[1::2], b[1::2], strict=True))
+
+
+def stale(written, generated):
+    """The unified diff from ``written`` to ``generated`` without the lines ``same_numbers``
+    accepts: empty when ``written`` is fresh."""
+    old, new = written.splitlines(keepends=True), generated.splitlines(keepends=True)
+    if len(old) == len(new):
+        new = [o if same_numbers(o, n) else n for o, n in zip(old, new, strict=True)]
+    return list(difflib.unified_diff(old, new, "SPEC.md", "generated", n=0))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m conformance.specdoc")
-    parser.add_argument("--check", action="store_true", help="exit 1 if SPEC.md differs from the generated text")
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 if SPEC.md differs from the generated text (numbers: beyond the float64 budget)")
     args = parser.parse_args(argv)
     text = render()
     if args.check:
         with open(PATH) as f:
-            stale = f.read() != text
-        if stale:
-            print("SPEC.md is stale: run python -m conformance.specdoc", file=sys.stderr)
-        return int(stale)
+            diff = stale(f.read(), text)
+        if diff:
+            print("SPEC.md is stale: run python -m conformance.specdoc\n" + "".join(diff), file=sys.stderr)
+        return int(bool(diff))
     with open(PATH, "w") as f:
         f.write(text)
     print(f"wrote {PATH}")
