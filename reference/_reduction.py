@@ -46,8 +46,8 @@ def reduce_backward(grad_output, shape, reduction, mean_denominator=None):
     .. math:: \\partial L / \\partial \\ell_i = g \\text{ (none: } g_i\\text{)},\\quad
               g \\text{ (sum)},\\quad g / D \\text{ (mean, } D = \\text{mean\\_denominator)}
 
-    >>> reduce_backward(np.float64(2.0), (3,), "mean").tolist()
-    [0.6666666666666666, 0.6666666666666666, 0.6666666666666666]
+    >>> reduce_backward(np.float64(2.0), (3,), "mean").round(6).tolist()
+    [0.666667, 0.666667, 0.666667]
     """
     check_reduction(reduction)
     grad_output = np.asarray(grad_output, dtype=np.float64)
