@@ -233,7 +233,7 @@ def test_kl_div_mean_warns_like_torch():
 
 def test_kl_div_batchmean_of_0d_input_is_the_sum():
     assert float(kl_div(np.array(-1.0), np.array(0.5), reduction="batchmean")) == pytest.approx(
-        0.5 * (math.log(0.5) + 1.0), rel=1e-15)
+        0.5 * (math.log(0.5) + 1.0), rel=1e-12)  # the float64 budget: log's last bit depends on the host
 
 
 def test_kl_div_batchmean_divides_by_the_input_rows_not_the_result_rows():
