@@ -14,7 +14,9 @@ Examples::
     python -m conformance                                  # torch.nn.functional on the CPU
     python -m conformance --target my_port.py -k cross_entropy
     python -m conformance --device all --dtype float32,bfloat16 -n 2
+    python -m conformance --function nll_loss,cross_entropy  # exact function names
     python -m conformance export --out golden/                # golden vectors for any language
+    python -m conformance verify golden/                      # an export against its checksums
 """
 
 import argparse
@@ -37,6 +39,10 @@ def main(argv=None):
         from . import export
 
         return export.main(argv[1:])
+    if argv[:1] == ["verify"]:  # python -m conformance verify DIR: an export against its checksums
+        from . import export
+
+        return export.verify_main(argv[1:])
     return run(argv)
 
 
@@ -47,7 +53,10 @@ def run(argv):
     parser.add_argument("--device", default=os.environ.get("CONFORMANCE_DEVICE", "cpu"), choices=("cpu", "cuda", "all"))
     parser.add_argument("--dtype", default=os.environ.get("CONFORMANCE_DTYPE", "all"),
                         help="comma-separated dtypes (float64,float32,float16,bfloat16) or 'all'")
-    parser.add_argument("-k", dest="keyword", help="select cases, as pytest -k (e.g. cross_entropy)")
+    parser.add_argument("--function", default=os.environ.get("CONFORMANCE_FUNCTION"),
+                        help="check only these functions, by exact name: NAME[,NAME...]")
+    parser.add_argument("-k", dest="keyword", help="select cases, as pytest -k: substrings of test names "
+                                                   "(-k cross_entropy also selects binary_cross_entropy)")
     parser.add_argument("-n", dest="workers", help="pytest-xdist workers (e.g. 2 or auto)")
     parser.add_argument("--report-dir", default="reports",
                         help="where to write conformance.json, .md and .html (default reports/)")
@@ -59,8 +68,10 @@ def run(argv):
                    # -p (not plugins=[...]) so that xdist workers load the report hooks too; the module is
                    # already imported here, which makes pytest warn that it cannot rewrite its asserts.
                    "-W", "ignore::pytest.PytestAssertRewriteWarning",
-                   "--no-header", "--target", args.target, "--device", args.device, "--dtype", args.dtype,
-                   "-o", "console_output_style=count"]
+                   "--no-header", f"--conformance-target={args.target}", f"--conformance-device={args.device}",
+                   f"--conformance-dtype={args.dtype}", "-o", "console_output_style=count"]
+    if args.function:
+        pytest_args.append(f"--conformance-function={args.function}")
     if args.keyword:
         pytest_args += ["-k", args.keyword]
     if args.workers:
@@ -73,7 +84,7 @@ def run(argv):
         return int(code)
 
     writing = time.perf_counter()
-    env = reporting.environment(args.target, args.device, args.dtype, args.keyword, args.workers)
+    env = reporting.environment(args.target, args.device, args.dtype, args.keyword, args.workers, args.function)
     report = reporting.build(summary, env, duration, started_wall)
     print()
     print(reporting.render_text(report))

@@ -7,6 +7,7 @@ the adapter: the ``_array_*`` functions at the end.
 """
 
 import math
+import shlex
 import warnings
 import zlib
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from .adapters import ArrayAdapter as ArrayAdapterBase
 from .compare import budget_growth, compare
 from .domains import real
 from .registry import torch_release_at_least
-from .targets import TORCH_DTYPES, bits, convert_call, to_numpy, to_torch, torch_dtype_name
+from .targets import DEFAULT_TARGET, TORCH_DTYPES, bits, convert_call, to_numpy, to_torch, torch_dtype_name
 
 LITERAL_LIMIT = 64  # arrays up to this size are printed inline in reproducers
 
@@ -97,8 +98,20 @@ def reproducer(case, call, test, target):
     else:
         call_text = (f"from conformance.harness import {materializer}; "
                      f"args, kwargs = {materializer}({case.id!r}); {module}.{case.function}(*args, **kwargs)")
-    return (f"{label}: {call_text}\n"
-            f'rerun: pytest "conformance/test_conformance.py::test_{test}[{case.id}]" --target {target.name}')
+    rerun = rerun_command(f"test_conformance::test_{test}[{case.id}]", target, case.device)
+    return f"{label}: {call_text}\nrerun: {rerun}"
+
+
+def rerun_command(node, target=None, device="cpu"):
+    """The command that reruns one test, from any directory and from a wheel install alike:
+    ``node`` is the test's id inside the package (``test_conformance::test_forward[<id>]``)."""
+    words = [f'pytest --pyargs "conformance.{node}"']
+    name = getattr(target, "name", target)
+    if name and name != DEFAULT_TARGET:
+        words.append(f"--conformance-target={shlex.quote(name)}")
+    if device != "cpu":
+        words.append(f"--conformance-device={device}")
+    return " ".join(words)
 
 
 def materialize(case_id):
@@ -318,7 +331,8 @@ def check_error(instance, target):
     if wrong_reference:
         return wrong_reference
     args, kwargs, _ = convert_call(call, "float32", instance.device)
-    where = f"\ncall: {describe_call(instance.function, call, 'float32')}"
+    where = (f"\ncall: {describe_call(instance.function, call, 'float32')}"
+             f"\nrerun: {rerun_command(f'test_conformance::test_error[{instance.id}]', target, instance.device)}")
     try:
         _quiet(target.function(instance.function), *args, **kwargs)
     except Exception as exc:
@@ -521,7 +535,8 @@ def _array_error(instance, target):
     if reason:
         return _skipped(reason)
     args, kwargs = _array_convert(target, call, dtype)
-    where = f"\ncall (through the adapter {adapter.name!r}): {describe_array_call(instance.function, call, dtype)}"
+    where = (f"\ncall (through the adapter {adapter.name!r}): {describe_array_call(instance.function, call, dtype)}"
+             f"\nrerun: {rerun_command(f'test_conformance::test_error[{instance.id}]', target)}")
     accepted = adapter.accepted_exceptions(expected)
     try:
         _quiet(adapter.call, _array_wrapped(target, instance.function, call), args, kwargs)

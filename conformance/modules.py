@@ -210,8 +210,10 @@ def _small(call):
 def _fail(problems, module_case, call, test):
     case = module_case.case
     text = describe(module_case.module_spec, call, case.dtype) if _small(call) else f"the module on {case.id}"
-    return ("\n".join(problems) + f"\ncall: {text}\n"
-            f'rerun: pytest "conformance/test_modules.py::test_module_{test}[{module_case.id}]"')
+    from .harness import rerun_command
+
+    rerun = rerun_command(f"test_modules::test_module_{test}[{module_case.id}]")
+    return "\n".join(problems) + f"\ncall: {text}\nrerun: {rerun}"
 
 
 def _call_module(module_spec, constructor, forward):

@@ -1,7 +1,31 @@
-"""pytest plugin: the ``--target``, ``--device`` and ``--dtype`` options, case
-parametrization and the known-divergence xfails. Loaded by the root ``conftest.py``
-and by ``python -m conformance``."""
+"""The pytest plugin: options, case parametrization, selection and known-divergence xfails.
 
+Installed as the ``pytest11`` entry point ``conformance.plugin``, so ``pytest --pyargs
+conformance`` works from any directory, and ``-p conformance.plugin`` or this checkout's root
+``conftest.py`` find it already registered under that name.
+
+It must not harm a project that merely has the package installed:
+
+* every option has a namespaced form (``--conformance-target``, ``--conformance-device``,
+  ``--conformance-dtype``, ``--conformance-function``) that is always registered; the short
+  forms (``--target``, ...) are registered only when no other plugin or initial conftest took
+  them first;
+* cases are generated only for the suite's own test modules, and the target is loaded only
+  when their items are collected;
+* the suite's settings (strict xfails, the warning filters, no logging plugin) apply to its
+  own items or to runs of the suite alone, and come from here, not from an ini file that a
+  wheel install does not have.
+
+Selection costs what it selects: the case grid is filtered while the tests are generated, by
+``--function`` (exact names), by node ids given on the command line, and by ``-k``, which is
+evaluated here on the name each item will have, with pytest's own expression parser and
+matching rules (case-insensitive substrings of the item's name, its parents' names and its
+markers), so the items kept are exactly those pytest's own ``-k`` keeps afterwards.
+"""
+
+import argparse
+import importlib.util
+import inspect
 import os
 import warnings
 
@@ -9,23 +33,152 @@ import pytest
 
 from .dtypes import FLOAT_DTYPES
 
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_TARGET = "torch.nn.functional"
 DEVICES = {"cpu": ("cpu",), "cuda": ("cuda",), "all": ("cpu", "cuda")}
 TESTS = {"test_forward": "forward", "test_backward": "backward", "test_error": "error"}
+PROFILES = ("quick", "thorough")  # Hypothesis profiles registered by conformance.properties
+
+# (short form, argparse keywords); the namespaced form is --conformance-<short form>.
+OPTIONS = (
+    ("--target", dict(dest="conformance_target", metavar="MODULE_OR_FILE",
+                      default=os.environ.get("CONFORMANCE_TARGET", DEFAULT_TARGET),
+                      help="module name or .py file implementing torch.nn.functional's losses (default: "
+                           "torch.nn.functional; env CONFORMANCE_TARGET). Write a path as --target=PATH.")),
+    ("--device", dict(dest="conformance_device", choices=sorted(DEVICES),
+                      default=os.environ.get("CONFORMANCE_DEVICE", "cpu"),
+                      help="device to run the cases on: cpu (default), cuda or all; env CONFORMANCE_DEVICE")),
+    ("--dtype", dict(dest="conformance_dtype", metavar="DTYPES", default=os.environ.get("CONFORMANCE_DTYPE", "all"),
+                     help="comma-separated dtypes (float64,float32,float16,bfloat16) or 'all'; "
+                          "env CONFORMANCE_DTYPE")),
+    ("--function", dict(dest="conformance_function", metavar="NAME[,NAME...]",
+                        default=os.environ.get("CONFORMANCE_FUNCTION") or None,
+                        help="check only these functions, by exact name (-k matches substrings: -k "
+                             "cross_entropy also selects binary_cross_entropy); env CONFORMANCE_FUNCTION")),
+)
 
 
-def pytest_addoption(parser):
-    group = parser.getgroup("conformance", "loss conformance suite")
-    group.addoption("--target", default=os.environ.get("CONFORMANCE_TARGET", "torch.nn.functional"),
-                    help="module name or .py file implementing torch.nn.functional's losses "
-                         "(default: torch.nn.functional; env CONFORMANCE_TARGET)")
-    group.addoption("--device", default=os.environ.get("CONFORMANCE_DEVICE", "cpu"), choices=sorted(DEVICES),
-                    help="device to run the cases on: cpu (default), cuda or all; env CONFORMANCE_DEVICE")
-    group.addoption("--dtype", default=os.environ.get("CONFORMANCE_DTYPE", "all"),
-                    help="comma-separated dtypes (float64,float32,float16,bfloat16) or 'all'; env CONFORMANCE_DTYPE")
+def pytest_addoption(parser, pluginmanager):
+    group = parser.getgroup("conformance", "torch-loss-conformance")
+    for short, keywords in OPTIONS:
+        group.addoption("--conformance-" + short[2:], **keywords)
+    # Generate every case and leave selection to pytest alone: what the tests of lazy selection compare with.
+    group.addoption("--conformance-collect-all", action="store_true", help=argparse.SUPPRESS)
+    if _loaded_by_conftest(pluginmanager):
+        _add_short_forms(parser)  # the conftest that loaded us has declared its options already
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_load_initial_conftests(early_config, parser, args):
+    # The short forms wait until the project's initial conftests have declared their options:
+    # a conftest that defines --device must keep working with this package installed.
+    result = yield
+    _add_short_forms(parser)
+    return result
+
+
+def _loaded_by_conftest(pluginmanager):
+    return any(os.path.basename(getattr(p, "__file__", None) or "") == "conftest.py"
+               for p in pluginmanager.get_plugins())
+
+
+def _taken(parser):
+    names = set()
+    for group in [getattr(parser, "_anonymous", None), *getattr(parser, "_groups", [])]:
+        for option in getattr(group, "options", []):
+            names.update(option.names())
+    return names
+
+
+def _add_short_forms(parser):
+    taken = _taken(parser)
+    group = parser.getgroup("conformance")
+    for short, keywords in OPTIONS:
+        if short not in taken:
+            group.addoption(short, **{**keywords, "help": f"same as --conformance-{short[2:]}"})
+
+
+def option(config, name):
+    """The value of ``--conformance-<name>`` (or of its short form)."""
+    return config.getoption("conformance_" + name)
+
+
+# --- settings ---------------------------------------------------------------------------------
+
+
+@pytest.hookimpl(tryfirst=True)  # before Hypothesis loads --hypothesis-profile, before logging registers
+def pytest_configure(config):
+    _check_target_spelling(config)
+    if getattr(config.option, "hypothesis_profile", None) in PROFILES:
+        import conformance.properties  # noqa: F401  (registers the profiles Hypothesis is asked to load)
+    if _runs_only_the_suite(config):
+        # The logging plugin attaches a handler to each of torch's ~40 loggers around every test
+        # phase: with tens of thousands of tests that is a third of the run. Blocked by name, its
+        # registration in its own pytest_configure does nothing.
+        config.pluginmanager.set_blocked("logging-plugin")
+
+
+def _runs_only_the_suite(config):
+    """True when every path the run collects lies inside this package (``pytest --pyargs conformance``)."""
+    paths = [_argument_path(config, arg) for arg in config.args]
+    return bool(paths) and all(p is not None and _inside(p, PACKAGE_DIR) for p in paths)
+
+
+def _inside(path, directory):
+    path, directory = os.path.realpath(path), os.path.realpath(directory)
+    return path == directory or path.startswith(directory + os.sep)
+
+
+def _argument_path(config, arg):
+    """The file or directory a command-line argument names (``path::test[id]`` or, with
+    ``--pyargs``, ``package.module::test``), or None."""
+    head = str(arg).split("::", 1)[0]
+    path = os.path.join(str(config.invocation_params.dir), head)
+    if os.path.exists(path):
+        return path
+    if config.option.pyargs:
+        try:
+            found = importlib.util.find_spec(head)
+        except (ImportError, ValueError):
+            return None
+        if found is not None and found.origin:
+            return os.path.dirname(found.origin) if found.origin.endswith("__init__.py") else found.origin
+    return None
+
+
+def _check_target_spelling(config):
+    """``--target PATH`` (with a space): pytest picks its rootdir and ini file from the path
+    arguments before plugins declare their options, so it took PATH for a test path. Where
+    that moved the rootdir or the ini file, stop and say what to type."""
+    args = list(config.invocation_params.args)
+    for i, arg in enumerate(args[:-1]):
+        if arg not in ("--target", "--conformance-target"):
+            continue
+        value = args[i + 1]
+        if value.startswith("-") or not os.path.exists(os.path.join(str(config.invocation_params.dir), value)):
+            continue
+        try:
+            from _pytest.config.findpaths import determine_setup
+
+            keywords = dict(inifile=config.option.inifilename, override_ini=config.option.override_ini,
+                            args=[str(a) for a in config.option.file_or_dir or []],
+                            rootdir_cmd_arg=config.option.rootdir or None, invocation_dir=config.invocation_params.dir)
+            accepted = inspect.signature(determine_setup).parameters
+            rootpath, inipath = determine_setup(**{k: v for k, v in keywords.items() if k in accepted})[:2]
+        except Exception:  # another pytest: say nothing rather than guess
+            return
+        if (rootpath, inipath) != (config.rootpath, config.inipath):
+            raise pytest.UsageError(
+                f"{arg} {value}: write {arg}={value} (with '='). pytest chooses its rootdir and ini file from path "
+                f"arguments before it knows {arg}, so with a space it took {value} for a test path and chose "
+                f"rootdir {config.rootpath} instead of {rootpath}.")
+
+
+# --- selection ----------------------------------------------------------------------------------
 
 
 def selected_dtypes(config):
-    value = config.getoption("--dtype")
+    value = option(config, "dtype")
     if value == "all":
         return FLOAT_DTYPES
     dtypes = tuple(d.strip() for d in value.split(","))
@@ -36,17 +189,123 @@ def selected_dtypes(config):
 
 
 def selected_devices(config):
-    return DEVICES[config.getoption("--device")]
+    return DEVICES[option(config, "device")]
 
 
-@pytest.fixture(scope="session")
-def target(request):
-    import torch
+def selected_functions(config):
+    """The ``--function`` names (exact), or None for all."""
+    value = option(config, "function")
+    if not value:
+        return None
+    from .registry import select_functions
 
-    from .targets import TorchTarget
+    try:
+        return select_functions(value)
+    except ValueError as exc:
+        raise pytest.UsageError(f"--function: {exc}") from None
 
-    torch.set_num_threads(1)  # tiny cases: threads only add overhead and oversubscribe xdist workers
-    return TorchTarget.load(request.config.getoption("--target"))
+
+def is_torch_functional(config):
+    return option(config, "target") == DEFAULT_TARGET
+
+
+def _ours(node):
+    return _inside(str(node.path), PACKAGE_DIR)
+
+
+class _Selection:
+    """What the command line selects of one test function's parameters: names from
+    ``--function``, ids from node-id arguments, and the ``-k`` expression."""
+
+    def __init__(self, metafunc):
+        config = metafunc.config
+        self.name = metafunc.function.__name__
+        self.functions = selected_functions(config)
+        everything = config.getoption("conformance_collect_all")
+        self.ids = None if everything else _node_ids(config, str(metafunc.definition.path), self.name)
+        self.keyword = None
+        text = (config.option.keyword or "").strip()
+        if text and not everything:
+            try:
+                from _pytest.mark import KeywordMatcher
+                from _pytest.mark.expression import Expression
+
+                self.keyword = Expression.compile(text)
+                self.static = KeywordMatcher.from_item(metafunc.definition)
+            except Exception:  # a malformed expression: pytest reports it; another pytest: select all
+                self.keyword = None
+
+    def keeps(self, function, item_id, marks):
+        if self.functions is not None and function not in self.functions:
+            return False
+        if self.ids is not None and item_id not in self.ids:
+            return False
+        if self.keyword is None:
+            return True
+        name = f"{self.name}[{item_id}]".lower()
+        mark_names = [m.name.lower() for m in marks]
+
+        def matches(subname, **kwargs):
+            subname = subname.lower()
+            return subname in name or any(subname in m for m in mark_names) or self.static(subname, **kwargs)
+
+        return self.keyword.evaluate(matches)
+
+
+def _node_ids(config, module_path, function_name):
+    """The parameter ids that node-id arguments (``path::test_forward[id]``) select for this
+    test function, or None when some argument selects all of it (or names nothing here)."""
+    ids, whole = set(), False
+    for arg in config.args:
+        path = _argument_path(config, arg)
+        if path is None or not _inside(module_path, path):
+            continue
+        parts = str(arg).split("::")[1:]
+        if not parts:
+            whole = True
+            continue
+        test, bracket, rest = parts[0].partition("[")
+        if test == function_name:
+            if bracket and len(parts) == 1 and rest.endswith("]"):
+                ids.add(rest[:-1])
+            else:
+                whole = True
+    return None if whole or not ids else ids
+
+
+def _divergences(config):
+    cache = config.stash.setdefault(_DIVERGENCES, {})
+    if "entries" not in cache:
+        from .divergences import load
+
+        cache["entries"] = load() if is_torch_functional(config) else []
+        cache["used"], cache["functions"] = set(), set()
+    return cache
+
+
+_DIVERGENCES = pytest.StashKey()
+_TARGET = pytest.StashKey()
+
+
+def _params(metafunc, items, check):
+    """``pytest.param`` for each selected item (case or error instance), with its known-divergence xfail."""
+    selection = _Selection(metafunc)
+    known = _divergences(metafunc.config)
+    params = []
+    for item in items:
+        marks = []
+        for divergence in known["entries"]:
+            if divergence.applies(check, item.id):
+                marks = [pytest.mark.xfail(strict=divergence.strict, reason=divergence.explanation)]
+                break
+        if not selection.keeps(item.function, item.id, marks):
+            continue
+        known["functions"].add(item.function)
+        for divergence in known["entries"]:
+            if divergence.applies(check, item.id):
+                known["used"].add(divergence)
+        params.append(pytest.param(item, id=item.id, marks=marks))
+    return params
 
 
 def _parametrized_by_test(metafunc, name):
@@ -54,48 +313,91 @@ def _parametrized_by_test(metafunc, name):
 
 
 def pytest_generate_tests(metafunc):
+    if not _ours(metafunc.definition):
+        return
+    config = metafunc.config
+    check = TESTS.get(metafunc.function.__name__)
     if "case" in metafunc.fixturenames and not _parametrized_by_test(metafunc, "case"):
         from .cases import all_cases
 
-        cases = all_cases(dtypes=selected_dtypes(metafunc.config), devices=selected_devices(metafunc.config))
-        metafunc.parametrize("case", cases, ids=[c.id for c in cases])
+        cases = all_cases(selected_functions(config), selected_dtypes(config), selected_devices(config))
+        metafunc.parametrize("case", _params(metafunc, cases, check))
     if "error_instance" in metafunc.fixturenames:
         from .harness import ErrorInstance
         from .registry import REGISTRY
 
-        instances = [ErrorInstance(name, i, device) for device in selected_devices(metafunc.config)
-                     for name, spec in REGISTRY.items() for i in range(len(spec.errors))]
-        metafunc.parametrize("error_instance", instances, ids=[e.id for e in instances])
+        functions = selected_functions(config)
+        instances = [ErrorInstance(name, i, device) for device in selected_devices(config)
+                     for name, spec in REGISTRY.items() if functions is None or name in functions
+                     for i in range(len(spec.errors))]
+        metafunc.parametrize("error_instance", _params(metafunc, instances, check))
 
 
-def _case_id(item):
+def _item_function(item):
+    """The registry function an item of the suite checks, when it says."""
     params = getattr(getattr(item, "callspec", None), "params", {})
-    for key in ("case", "error_instance"):
-        if key in params:
-            return params[key].id
-    return None
+    for value in params.values():
+        name = getattr(value, "function", None)
+        if isinstance(name, str):
+            return name
+    value = params.get("function")
+    return value if isinstance(value, str) else None
 
 
-def pytest_collection_modifyitems(config, items):
-    from .divergences import load
+def pytest_collection_modifyitems(session, config, items):
+    ours = [item for item in items if _ours(item)]
+    if not ours:
+        return
+    functions = selected_functions(config)
+    if functions is not None:
+        kept, dropped = [], []
+        for item in items:
+            function = _item_function(item) if _ours(item) else None
+            (dropped if function is not None and function not in functions else kept).append(item)
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = kept
+    for item in ours:
+        item.add_marker(pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning"))
+    if any("target" in getattr(item, "fixturenames", ()) for item in items if _ours(item)):
+        load_target(config)
+    _warn_stale_divergences(config)
 
-    if config.getoption("--target") != "torch.nn.functional":
-        return  # torch's divergences say nothing about another implementation
-    divergences = load()
-    used, functions = set(), set()
-    for item in items:
-        test, case_id = TESTS.get(getattr(item, "originalname", "")), _case_id(item)
-        if not test or case_id is None:
-            continue
-        functions.add(case_id.split("(", 1)[0])
-        for divergence in divergences:
-            if divergence.applies(test, case_id):
-                item.add_marker(pytest.mark.xfail(strict=divergence.strict, reason=divergence.explanation))
-                used.add(divergence)
-    restricted = (config.getoption("--dtype") != "all" or config.getoption("keyword") or config.getoption("markexpr")
-                  or any("::" in str(arg) for arg in config.args))  # tests selected by node id
-    for divergence in divergences:
-        if divergence not in used and divergence.function in functions and not restricted:
+
+def _warn_stale_divergences(config):
+    known = config.stash.get(_DIVERGENCES, None)
+    if not known or not known.get("entries"):
+        return
+    restricted = (option(config, "dtype") != "all" or config.getoption("keyword") or config.getoption("markexpr")
+                  or option(config, "function") or any("::" in str(arg) for arg in config.args))
+    if restricted:
+        return
+    for divergence in known["entries"]:
+        if divergence not in known["used"] and divergence.function in known["functions"]:
             warnings.warn(pytest.PytestWarning(
                 f"known_divergences: the entry for {divergence.function} matching "
                 f"{divergence.pattern!r} matches no {'/'.join(divergence.tests)} test: is it stale?"), stacklevel=1)
+
+
+# --- the target -----------------------------------------------------------------------------------
+
+
+def load_target(config):
+    """The target under test, loaded once per run; a target that cannot be loaded is a usage error."""
+    if _TARGET not in config.stash:
+        import torch
+
+        from .targets import load
+
+        torch.set_num_threads(1)  # tiny cases: threads only add overhead and oversubscribe xdist workers
+        spec = option(config, "target")
+        try:
+            config.stash[_TARGET] = load(spec, base=str(config.invocation_params.dir))
+        except Exception as exc:
+            raise pytest.UsageError(f"--target {spec}: cannot load it: {type(exc).__name__}: {exc}") from None
+    return config.stash[_TARGET]
+
+
+@pytest.fixture(scope="session")
+def target(request):
+    return load_target(request.config)

@@ -8,7 +8,7 @@ tolerance overrides (each with its reason) and the inputs that must be rejected.
 The records themselves live in ``conformance/specs/<family>.py``; this module gathers them.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,22 +104,58 @@ def torch_release_at_least(installed, release):
     return _release(installed) >= _release(release)
 
 
-def _collect():
-    import importlib
-    import pkgutil
+class _Registry(Mapping):
+    """``{function name: Spec}``, read from ``conformance/specs/*`` on first use.
 
-    from . import specs as package
+    Lazy so that a specs module can be imported on its own (it imports this module for
+    :class:`Spec`), and so that loading the pytest plugin costs nothing until the suite's own
+    tests are collected."""
 
-    specs = {}
-    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{package.__name__}.{info.name}")
-        for spec in module.SPECS:
-            if spec.name in specs:
-                raise ValueError(f"{spec.name} is registered twice")
-            specs[spec.name] = spec
-    return specs
+    def __init__(self):
+        self._specs = None
+
+    def _load(self):
+        if self._specs is None:
+            import importlib
+            import pkgutil
+
+            from . import specs as package
+
+            specs = {}
+            for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+                module = importlib.import_module(f"{package.__name__}.{info.name}")
+                for spec in module.SPECS:
+                    if spec.name in specs:
+                        raise ValueError(f"{spec.name} is registered twice")
+                    specs[spec.name] = spec
+            self._specs = specs
+        return self._specs
+
+    def __getitem__(self, name):
+        return self._load()[name]
+
+    def __iter__(self):
+        return iter(self._load())
+
+    def __len__(self):
+        return len(self._load())
+
+    def __repr__(self):
+        return f"REGISTRY({list(self)})"
 
 
-REGISTRY = _collect()
+REGISTRY = _Registry()
 
-__all__ = ["Call", "ErrorCase", "Gen", "REGISTRY", "ShapeDependent", "Spec", "Tolerance"]
+
+def select_functions(text):
+    """The registered functions named in ``text`` (``"mse_loss,l1_loss"``), exactly, in registry
+    order; raises ValueError naming the unknown ones and listing the known ones."""
+    names = [n.strip() for n in str(text).split(",") if n.strip()]
+    unknown = [n for n in names if n not in REGISTRY]
+    if unknown or not names:
+        raise ValueError(f"unknown function {', '.join(map(repr, unknown)) or '(none given)'}; "
+                         f"known: {', '.join(REGISTRY)}")
+    return tuple(n for n in REGISTRY if n in names)
+
+
+__all__ = ["Call", "ErrorCase", "Gen", "REGISTRY", "ShapeDependent", "Spec", "Tolerance", "select_functions"]

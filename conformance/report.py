@@ -22,6 +22,7 @@ JSON schema (``"schema": 2``)::
         "device_name": "Intel(R) Xeon(R) ...",  # the CPU's model, then each GPU's name
         "dtypes": ["float64", "float32", "float16", "bfloat16"],   # --dtype
         "selection": "softmax" | null,       # -k
+        "functions": ["mse_loss"] | null,     # --function
         "workers": "2" | null,               # -n
         "seed_policy": "...",                # a case's data seed: crc32 of its id without the device
         "cases": 22083,                      # distinct cases and error cases run
@@ -212,7 +213,10 @@ class Summary:
                 message = report.longreprtext
                 rerun = _line(message, "rerun:")
                 if rerun is None:
-                    rerun = f'pytest "{report.nodeid}"' + (f" --target {self.target}" if self.target else "")
+                    from .harness import rerun_command
+
+                    module = report.nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py")
+                    rerun = rerun_command(f"{module}::{test}", self.target)
                 tally.failures.append({"check": info["check"], "id": info["id"], "test": test, "message": message,
                                        "call": _line(message, "call:"), "rerun": rerun})
 
@@ -256,7 +260,7 @@ def _device_name(device):
     return name
 
 
-def environment(target, device, dtypes, selection=None, workers=None):
+def environment(target, device, dtypes, selection=None, workers=None, functions=None):
     """What the run ran on; ``build`` adds the case count and duration."""
     import numpy
     import torch
@@ -270,6 +274,7 @@ def environment(target, device, dtypes, selection=None, workers=None):
     return {"target": target, "torch": torch.__version__, "numpy": numpy.__version__,
             "python": platform.python_version(), "platform": platform.platform(), "device": device,
             "device_name": _device_name(device), "dtypes": dtype_list, "selection": selection,
+            "functions": [f.strip() for f in functions.split(",")] if functions else None,
             "workers": workers, "seed_policy": SEED_POLICY}
 
 
@@ -346,7 +351,9 @@ def _column_label(dtype):
 def _env_rows(env):
     rows = [("target", env.get("target")), ("torch", env.get("torch")), ("numpy", env.get("numpy")),
             ("python", env.get("python")), ("device", f"{env.get('device')} ({env.get('device_name')})"),
-            ("dtypes", ", ".join(env.get("dtypes") or [])), ("selection (-k)", env.get("selection") or "all"),
+            ("dtypes", ", ".join(env.get("dtypes") or [])),
+            ("functions (--function)", ", ".join(env.get("functions") or []) or "all"),
+            ("selection (-k)", env.get("selection") or "all"),
             ("cases", env.get("cases")), ("checks", env.get("checks")),
             ("duration", f"{env.get('duration_s', 0):.1f} s" + (f" on {env['workers']} workers"
                                                               if env.get("workers") else "")),

@@ -28,17 +28,25 @@ TORCH_DTYPES = {
 _BITS = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
 
 
-def load_module(spec):
-    """Import ``spec``: a dotted module name, or the path of a ``.py`` file."""
-    if spec.endswith(".py") or os.sep in spec:
-        path = os.path.abspath(spec)
+def load_module(spec, base=None):
+    """Import ``spec``: a dotted module name, or the path of a ``.py`` file (relative to
+    ``base``, default the current directory)."""
+    path = os.path.join(base or os.getcwd(), spec)
+    if spec.endswith(".py") or os.sep in spec or os.path.exists(path):
+        path = os.path.abspath(path)
         if not os.path.exists(path):
-            raise FileNotFoundError(f"--target file not found: {spec}")
+            raise FileNotFoundError(f"no such file: {path}")
+        if not os.path.isfile(path) or not path.endswith(".py"):
+            raise ValueError(f"{path} is not a .py file (give a Python file or an importable module name)")
         name = "conformance_target_" + os.path.splitext(os.path.basename(path))[0]
         module_spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(module_spec)
         sys.modules[name] = module
-        module_spec.loader.exec_module(module)
+        try:
+            module_spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
         return module
     return importlib.import_module(spec)
 
@@ -103,10 +111,10 @@ class ArrayTarget(TorchTarget):
         return fn if callable(fn) else None
 
 
-def load(spec=DEFAULT_TARGET):
-    """The target named by ``spec`` (a module name or a ``.py`` file): an
+def load(spec=DEFAULT_TARGET, base=None):
+    """The target named by ``spec`` (a module name or a ``.py`` file, relative to ``base``): an
     :class:`ArrayTarget` when the module defines ``ADAPTER``, else a :class:`TorchTarget`."""
-    module = load_module(spec)
+    module = load_module(spec, base)
     if getattr(module, "ADAPTER", None) is not None:
         return ArrayTarget(module, spec)
     return TorchTarget(module, spec)
