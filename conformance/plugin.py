@@ -109,6 +109,7 @@ def option(config, name):
 @pytest.hookimpl(tryfirst=True)  # before Hypothesis loads --hypothesis-profile, before logging registers
 def pytest_configure(config):
     _check_target_spelling(config)
+    selected_dtypes(config), selected_functions(config)  # a bad value is a usage error before collection
     if getattr(config.option, "hypothesis_profile", None) in PROFILES:
         import conformance.properties  # noqa: F401  (registers the profiles Hypothesis is asked to load)
     if _runs_only_the_suite(config):

@@ -82,15 +82,17 @@ def test_tally_per_cell_check_and_family():
     assert families["dim=0"]["counts"]["failed"] == 1 and families["dim=0"]["worst_ulp"] == 3.0e15
     assert families["defaults"]["worst_ulp"] == 0.5
     failure = cell["failures"][0]
-    assert failure["call"].startswith("F.softmax(") and failure["rerun"].startswith('pytest "conformance/')  # the message's own line
+    assert failure["call"].startswith("F.softmax(")
+    assert failure["rerun"].startswith('pytest "conformance/')  # the message's own rerun line
     low = _cell(report, "softmax", "float32")
     assert low["counts"] == {"passed": 1, "failed": 0, "skipped": 1, "xfailed": 1, "xpassed": 0}
     assert low["status"] == "passed"
     assert low["worst_rel"] is None  # not recorded
     errors = _cell(report, "softmax", "-")
     assert errors["checks"]["error"]["failed"] == 1
-    assert errors["failures"][0]["rerun"] == ('pytest --pyargs "conformance.test_conformance::test_error[softmax((3, 4), '
-                                              'dim=2)]" --conformance-target=my_port.py')
+    assert errors["failures"][0]["rerun"] == (
+        'pytest --pyargs "conformance.test_conformance::test_error[softmax((3, 4), dim=2)]" '
+        "--conformance-target=my_port.py")
     assert _cell(report, "nll_loss", "float64")["status"] == "passed"
     assert _cell(report, "nll_loss", "float32")["counts"]["xpassed"] == 1
     assert report["totals"] == {"passed": 5, "failed": 2, "skipped": 1, "xfailed": 1, "xpassed": 1}
