@@ -10,6 +10,7 @@ import pytest
 from hypothesis import assume, event, given, note
 from hypothesis import strategies as st
 
+from . import divergences
 from . import properties as P
 from .registry import REGISTRY
 
@@ -17,13 +18,12 @@ FUNCTIONS = sorted(REGISTRY)
 
 
 def _known(test, drawn, target):
-    """The reason when ``drawn`` is a known divergence of torch for ``test`` (then it is not
-    judged): an entry of ``P.KNOWN_DIVERGENCES``, or for the metamorphic tests an input whose
-    forward is a known divergence in ``known_divergences/*.toml``."""
-    reason = P.known_divergence(test, drawn, target)
-    if reason:
-        event(f"known divergence: {reason[:60]}")
-    return reason
+    """Whether ``drawn`` is a known divergence of torch for ``test`` (then it is not judged):
+    see ``P.known_divergence``."""
+    known = P.known_divergence(test, drawn, target)
+    if known:
+        event(f"known divergence: {known.reason[:60]}")
+    return known
 
 
 def _fail_on(problems):
@@ -127,9 +127,14 @@ def test_float64_bounds_float32(function, target, data):
     _fail_on([m for m in [P.float64_bounds_float32(target, drawn)] if m])
 
 
-@pytest.mark.parametrize("entry", P.KNOWN_DIVERGENCES, ids=lambda e: f"{e.test}-{e.function}")
+def _reproducer_id(entry):
+    # "any": the ids these tests had before the records moved to known_divergences/
+    return f"{'any' if len(entry.tests) > 1 else entry.tests[0]}-{entry.function}"
+
+
+@pytest.mark.parametrize("entry", [d for d in divergences.records() if d.kind == "property"], ids=_reproducer_id)
 def test_known_divergence_still_diverges(entry, target):
-    """Each known divergence's reproducer still fails (a strict check: a fix upstream shows here)."""
+    """Each property record's reproducer still fails (a strict check: a fix upstream shows here)."""
     if target.name != "torch.nn.functional":
         pytest.skip("torch's divergences say nothing about another implementation")
     assert entry.reproduce(target), f"no longer diverges, remove the entry: {entry.reason}"
