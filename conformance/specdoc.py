@@ -35,6 +35,10 @@ from .registry import REGISTRY, ShapeDependent
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PATH = os.path.join(ROOT, "SPEC.md")
 NODE = "conformance/test_conformance.py::test_{test}[{id}]"
+DIVERGENCES = ("The records of `conformance/known_divergences/`. The grid's cases that a regular expression on "
+               "the case id matches are strict xfails unless marked; the property search leaves the drawn inputs "
+               "for which a predicate of `known_divergences/predicates.py` holds unjudged, and the record's "
+               "reproducer must keep failing.")
 SECTIONS = ("Shape:", "Torch behaviour:", "Raises:", "Examples:", "Returns")
 
 # The last bits of a float64 result depend on the host (SIMD kernels, libm), so the numbers
@@ -194,7 +198,7 @@ def _tolerances(spec):
     return _table(rows, ("dtype", "rtol", "atol (x scale)", "reason"))
 
 
-def function_section(name, known):
+def function_section(name):
     spec = REGISTRY[name]
     forward = getattr(reference, name)
     backward = getattr(reference, name + "_backward")
@@ -225,14 +229,15 @@ def function_section(name, known):
     out += ["### Dtypes and tolerances", "",
             f"Checked in {', '.join(spec.dtypes)}. Budgets grow by `1 + log2(n)` with the number n of input "
             f"elements (e.g. x{budget_growth(1000):.3g} for 1000).", "", _tolerances(spec), ""]
-    mine = [d for d in known if d.function == name]
-    if mine:
-        out += ["### Known torch divergences", "", "Strict xfails unless marked; each names the cases by a "
-                "regular expression on the case id.", ""]
-        for d in mine:
+    known = divergences.for_function(name)
+    if known:
+        out += ["### Known torch divergences", "", DIVERGENCES, ""]
+        for d in known:
             link = f" ({d.link})" if d.link else ""
             strict = "" if d.strict else " *(not strict)*"
-            out.append(f"- **{'/'.join(d.tests)}**, cases matching `{d.pattern}`{strict}: {d.reason}{link}")
+            cases = (f"cases matching `{d.pattern}`" if d.kind == "grid"
+                     else f"drawn inputs where `{d.predicate}` holds (reproducer `{d.reproducer}`)")
+            out.append(f"- **{'/'.join(d.tests)}**, {cases}{strict}: {d.reason}{link}")
         out.append("")
     return "\n".join(out)
 
@@ -265,10 +270,9 @@ Every edge case and invalid input below names the test that verifies it; run one
 def render():
     import torch
 
-    known = divergences.load()
     names = list(REGISTRY)
     toc = "\n".join(f"- [{n}](#{n})" for n in names)
-    sections = "\n".join(function_section(n, known) for n in names).rstrip()
+    sections = "\n".join(function_section(n) for n in names).rstrip()
     return HEADER.format(torch=torch.__version__.split("+")[0]) + toc + "\n\n" + sections + "\n"
 
 
