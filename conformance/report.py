@@ -4,16 +4,69 @@
 plain dict with :func:`build` and writes that dict three ways: :func:`to_json`,
 :func:`to_markdown` (for pull requests and issues) and :func:`to_html` (a single file with
 inline CSS, no script and no network access: a matrix of function x dtype per device).
+:func:`verdict` is the run's outcome as data, and :func:`render_verdict` its console line.
 
 This module is also a pytest plugin (``-p conformance.report``): on the process that runs
 a test, it attaches the test's cell (function, dtype, device), check and option family to
 the test report, so the tally is the same with and without pytest-xdist, whose workers send
-their reports to the controller.
+their reports to the controller. A report without it (pytest-xdist's report of a crashed
+worker, made in the controller) is placed from its node id instead.
 
-JSON schema (``"schema": 2``)::
+Statuses. Every check (one conformance test: ``test_forward``, ``test_backward`` or
+``test_error`` of one case) ends as exactly one of:
+
+- ``passed``;
+- ``failed``: a wrong result, a wrong exception, or a strict known divergence that passed
+  (XPASS(strict));
+- ``timeout``: the target ran past the case time limit (the harness records the property
+  ``status=timeout``; the message starts ``timed out after ...``);
+- ``crashed``: the target's process died (``status=crashed``: ``target crashed (signal 11) in ...``),
+  or a pytest-xdist worker died while running the test (``worker 'gw0' crashed while running ...``);
+- ``error``: the test could not run (a fixture or setup error, ``status=error`` from the harness,
+  or a failing teardown of a test that had passed);
+- ``skipped``, with its reason (``skip_reasons``: "not provided by target", "CUDA is not available", ...);
+- ``xfailed``: a known divergence (known_divergences/*.toml) that showed;
+- ``xpassed``: a non-strict known divergence (intermittent, e.g. uninitialized memory) that did not show.
+
+Tally rules. One status per test (node id), whatever its phases:
+
+- a setup that skipped or failed sets it (skipped, or error; no call follows); else the call sets it;
+- a failing report that comes after that (a failing teardown, or pytest-xdist's crash report
+  for a test whose call was already reported) replaces the status only when it was passed or
+  xpassed, by error (teardown) or crashed (worker crash); otherwise the test keeps its status and
+  is not counted again;
+- a test with no report from this plugin's hook is placed from its node id
+  (``...test_conformance.py::test_<check>[<case id>]``: the function before the first "(", the
+  dtype as the first item when it is a float dtype, else "-", the device from ``device='...'``),
+  in family "unknown".
+
+So ``environment.checks`` = the sum of ``totals`` = the sum of the cells' counts = the number
+of tests reported. pytest's own line counts phases, not tests; the report keeps it as
+``pytest`` and the two reconcile as::
+
+    pytest passed  = passed + (passes replaced by a late teardown error or worker crash)
+    pytest failed  = failed + timeout + crashed + (errors the harness reported from the call phase)
+    pytest errors  = (errors from setup or teardown) + (failing teardowns not counted again)
+    pytest skipped, xfailed, xpassed = skipped, xfailed, xpassed
+
+(without late failures and harness errors: failed = failed + timeout + crashed, errors = error).
+
+Verdict (``report["verdict"]``, :func:`verdict`), and the exit code of ``python -m conformance``:
+
+- ``passed`` (0): at least one check passed and none failed, timed out, crashed or errored;
+  the text counts the skips by reason, for the reader to judge they were chosen;
+- ``failed`` (1): anything failed, timed out, crashed or errored; the text counts each kind;
+- ``interrupted`` (2): the run was stopped (Ctrl-C) after the checks counted; the counts are partial;
+- ``nothing checked`` (5): no check passed (nothing selected, a target that provides nothing,
+  ``--device cuda`` without a GPU); the text counts the skips by reason.
+
+(``python -m conformance`` itself uses 3 for an internal error and 4 for a usage error, such as a
+report directory that cannot be written: :func:`check_writable`.)
+
+JSON schema (``"schema": 3``)::
 
     {
-      "schema": 2,
+      "schema": 3,
       "environment": {
         "target": "torch.nn.functional",     # --target
         "torch": "2.13.0+cpu", "numpy": "2.4.6", "python": "3.11.2",
@@ -23,44 +76,59 @@ JSON schema (``"schema": 2``)::
         "dtypes": ["float64", "float32", "float16", "bfloat16"],   # --dtype
         "selection": "softmax" | null,       # -k
         "functions": ["mse_loss"] | null,     # --function
-        "workers": "2" | null,               # -n
+        "workers": "2" | null,               # -n (the only field that depends on it, with the times)
         "seed_policy": "...",                # a case's data seed: crc32 of its id without the device
         "cases": 22083,                      # distinct cases and error cases run
-        "checks": 44284,                     # test reports tallied (forward + backward + error)
+        "checks": 44284,                     # tests counted (forward + backward + error), each once
         "duration_s": 123.4,                 # wall time of the pytest run
         "started": "2025-01-01T12:00:00+00:00"
       },
-      "totals": {"passed": 0, "failed": 0, "skipped": 0, "xfailed": 0, "xpassed": 0},
+      "verdict": {"status": "failed",        # passed, failed, interrupted or nothing checked (above)
+                  "exit_code": 1,            # 0, 1, 2 or 5
+                  "text": "failed: 2 failed, 1 timed out; 5 passed of 8 checks"},
+      "interrupted": false,                  # true: a partial run (Ctrl-C), its counts so far
+      "totals": {<counts>},                  # <counts>: every status above, zeros included:
+                                             # {"passed", "failed", "timeout", "crashed", "error",
+                                             #  "skipped", "xfailed", "xpassed"}
+      "skip_reasons": {"not provided by target": 120},   # skipped checks by reason, sorted
+      "pytest": {"passed": 0, "failed": 0, "skipped": 0, "xfailed": 0, "xpassed": 0, "errors": 0},
+                                             # pytest's own count of the same reports (see above)
       "cells": [                             # one per (function, dtype, device), sorted;
         {                                    # dtype "-" holds the error cases (run in float32)
           "function": "softmax", "dtype": "float64", "device": "cpu",
-          "status": "passed",                # failed, else passed, xpassed, xfailed, skipped, empty: the first present
-          "counts": {"passed": 0, "failed": 0, "skipped": 0, "xfailed": 0, "xpassed": 0},
+          "status": "passed",                # the first present of failed, timeout, crashed, error,
+                                             # passed, xpassed, xfailed, skipped; else "empty"
+          "counts": {<counts>},
           "checks": {"forward": {<counts>}, "backward": {<counts>}, "error": {<counts>}},
-          "worst_ulp": 0.5,                  # worst finite error of the cell in ULPs of the dtype
-          "worst_rel": 1e-16 | null,         # worst finite relative error (null: not recorded)
+          "skip_reasons": {"needs torch >= 1.10": 4},
+          "worst_ulp": 0.5 | null,           # worst finite error in ULPs of the dtype, of the checks that
+          "worst_rel": 1e-16 | null,         # passed or failed (null: none recorded); never from
+                                             # xfailed/xpassed (known divergences) nor timeout/crashed
           "families": [                      # the cell's cases by option family: "values=<class>" for a
             {"family": "reduction='sum'",    # non-normal value class, else the first non-default
-             "counts": {<counts>},           # option, else "defaults"; errors: "errors"
-             "worst_ulp": 0.5, "worst_rel": null}
+             "counts": {<counts>},           # option, else "defaults"; errors: "errors"; placed
+             "worst_ulp": 0.5, "worst_rel": null}   # from the node id: "unknown"
           ],
-          "failures_total": 3,
-          "failures": [                      # the first MAX_FAILURES_PER_CELL of them
+          "failures_total": 3,               # len(failures)
+          "failures": [                      # every failed, timed out, crashed or errored check, by test
             {"check": "forward", "id": "softmax(float64, (4, 5), dim=0)",
              "test": "test_forward[softmax(float64, (4, 5), dim=0)]",
+             "status": "failed",             # failed, timeout, crashed or error
              "message": "output: got ..., but should be ...\\ncall: ...\\nrerun: ...",
+                                             # pytest's text, without pytest-xdist's "[gw1] ..." line
              "call": "F.softmax(...)" | null,   # the message's "call:" line, without the prefix
              "rerun": "pytest ..."}             # the message's "rerun:" line without the prefix, else
-                                                # pytest "<node id>" --target <target>
+                                                # pytest --pyargs "conformance.test_conformance::<test>" ...
           ]
         }
       ],
-      "failures": ["test_forward[softmax(float64, (4, 5), dim=0)]", ...]   # every failed test
+      "failures": ["test_forward[softmax(float64, (4, 5), dim=0)]", ...]   # every failure's test, sorted
     }
 
-Counts always hold all five outcomes, zeros included. ``xfailed``: a known divergence
-(known_divergences/*.toml) that showed; a strict one that passes (XPASS(strict)) is counted
-as failed; ``xpassed``: a non-strict one (intermittent, e.g. uninitialized memory) that passed.
+Nothing in it but ``environment.workers``, ``duration_s`` and ``started`` depends on the number of
+pytest-xdist workers: failures are sorted by test id and messages lose the worker's header line.
+The Markdown and HTML show the first :data:`MAX_FAILURES_SHOWN` failures of a cell, and say
+where all of them are.
 
 The worst errors are those the tests record with ``record_property``
 (``max_ulp``, ``max_rel``); a check that fails without a finite error (an exception, a NaN
@@ -72,17 +140,23 @@ import json
 import math
 import os
 import platform
+import re
+import tempfile
 import time
-from collections import defaultdict
+from collections import Counter
 from datetime import datetime, timezone
 
 import pytest
 
-SCHEMA = 2
+SCHEMA = 3
 CHECKS = ("forward", "backward", "error")
-OUTCOMES = ("passed", "failed", "skipped", "xfailed", "xpassed")
-MAX_FAILURES_PER_CELL = 20
+STATUSES = ("passed", "failed", "timeout", "crashed", "error", "skipped", "xfailed", "xpassed")
+FAILURES = ("failed", "timeout", "crashed", "error")  # the statuses that fail a run
+PYTEST_COUNTS = ("passed", "failed", "skipped", "xfailed", "xpassed", "errors")
+EXIT_CODES = {"passed": 0, "failed": 1, "interrupted": 2, "nothing checked": 5}
+MAX_FAILURES_SHOWN = 20  # per cell, in the Markdown and HTML; the JSON keeps all
 ERROR_DTYPE = "-"
+UNKNOWN_FAMILY = "unknown"
 SEED_POLICY = ("each case's data seed is zlib.crc32 of its id without the device "
                "(numpy.random.default_rng([seed, stream]); stream 1 draws grad_output); "
                "error cases use the crc32 of 'function(label)'")
@@ -130,27 +204,35 @@ def pytest_runtest_makereport(item, call):
 
 # --- the controller side: tally ------------------------------------------------------------
 
+_NODE_ID = re.compile(r"(?:^|[/\\])test_conformance\.py::test_(forward|backward|error)\[(.*)\]$", re.DOTALL)
+_WORKER_HEADER = re.compile(r"^\[[\w.-]+\] \S+ -- Python \S+ .*\n?", re.MULTILINE)  # pytest-xdist's
+_WORKER_CRASH = re.compile(r"worker '[^']*' crashed while running")
+_FLOAT_DTYPES = ("float64", "float32", "float16", "bfloat16")  # conformance.dtypes.FLOAT_DTYPES, without numpy
 
-def _counts():
-    return dict.fromkeys(OUTCOMES, 0)
+
+def describe_nodeid(nodeid):
+    """``{function, dtype, device, check, family, id}`` of a conformance test from its node id, else None:
+    for reports that lack the plugin's attribute (a crashed pytest-xdist worker's)."""
+    match = _NODE_ID.search(nodeid)
+    if match is None:
+        return None
+    check, case_id = match.groups()
+    function = case_id.split("(", 1)[0]
+    first = re.split(r"[,)]", case_id[len(function) + 1:], maxsplit=1)[0].strip()
+    dtype = first if check != "error" and first in _FLOAT_DTYPES else ERROR_DTYPE
+    device = re.search(r", device='([^']*)'\)$", case_id)
+    return {"function": function, "dtype": dtype, "device": device.group(1) if device else "cpu", "check": check,
+            "family": UNKNOWN_FAMILY, "id": case_id}
+
+
+def _counts(keys=STATUSES):
+    return dict.fromkeys(keys, 0)
 
 
 def _worse(current, value):
-    if value is None or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return current
     return value if current is None else max(current, value)
-
-
-class _Tally:
-    __slots__ = ("checks", "families", "worst_ulp", "worst_rel", "failures", "failures_total")
-
-    def __init__(self):
-        self.checks = {c: _counts() for c in CHECKS}
-        self.families = {}  # family -> [counts, worst_ulp, worst_rel]
-        self.worst_ulp = None
-        self.worst_rel = None
-        self.failures = []
-        self.failures_total = 0
 
 
 def _line(message, prefix):
@@ -161,79 +243,141 @@ def _line(message, prefix):
     return None
 
 
+def _property(report, name):
+    value = None
+    for key, v in report.user_properties:
+        if key == name:
+            value = v
+    return value
+
+
+def message_of(report):
+    """The report's text without pytest-xdist's ``[gw1] linux -- Python ...`` header line."""
+    return _WORKER_HEADER.sub("", report.longreprtext).strip()
+
+
+def skip_reason(report):
+    """The reason of a skip: the message of ``pytest.skip`` or of a skip mark."""
+    longrepr = report.longrepr
+    if isinstance(longrepr, (tuple, list)) and len(longrepr) == 3:
+        text = str(longrepr[2])
+    elif longrepr is None:
+        return "no reason given"
+    else:
+        text = message_of(report)
+    return text.removeprefix("Skipped: ").strip() or "no reason given"
+
+
+def status_of(report):
+    """The status of one phase's report (see the module docstring)."""
+    if hasattr(report, "wasxfail"):
+        # Non-strict XPASS; a strict XPASS reports as failed, without wasxfail.
+        return "xfailed" if report.skipped else "xpassed"
+    if report.passed:
+        return "passed"
+    if report.skipped:
+        return "skipped"
+    marked = _property(report, "status")
+    if marked in FAILURES:
+        return marked
+    if _WORKER_CRASH.search(str(report.longrepr)):
+        return "crashed"
+    return "error" if report.when in ("setup", "teardown") else "failed"
+
+
+def counted_by_pytest(report):
+    """What pytest's own summary line counts the report as (None: not counted)."""
+    if hasattr(report, "wasxfail"):
+        return "xfailed" if report.skipped else "xpassed"
+    if report.when in ("setup", "teardown"):
+        if report.failed:
+            return "errors"
+        return "skipped" if report.skipped else None
+    return report.outcome
+
+
 class Summary:
-    """A pytest plugin (controller side) that tallies outcomes per (function, dtype, device) and check."""
+    """A pytest plugin (controller side) that gives every conformance test one status (see the tally rules)."""
 
     def __init__(self, target=None):
         self.target = target  # for the rerun command of failures whose message has none
-        self.cells = defaultdict(_Tally)
-        self.failures = []
-        self.ids = set()
-        self.checks = 0
+        self.tests = {}  # node id -> the test's record
+        self.pytest = _counts(PYTEST_COUNTS)
+        self.interrupted = False
+
+    @property
+    def checks(self):
+        return len(self.tests)
+
+    @property
+    def ids(self):
+        return {record["info"]["id"] for record in self.tests.values()}
+
+    @property
+    def failures(self):
+        return sorted(r["failure"]["test"] for r in self.tests.values() if r["failure"] is not None)
 
     @staticmethod
     def outcome(report):
-        if hasattr(report, "wasxfail"):
-            # Non-strict XPASS; a strict XPASS reports as failed, without wasxfail.
-            return "xfailed" if report.skipped else "xpassed"
-        return report.outcome
+        return status_of(report)
+
+    def pytest_keyboard_interrupt(self, excinfo):
+        self.interrupted = True
 
     def pytest_runtest_logreport(self, report):
-        info = getattr(report, REPORT_ATTRIBUTE, None)
+        info = getattr(report, REPORT_ATTRIBUTE, None) or describe_nodeid(report.nodeid)
         if info is None:
             return
-        # One tally per test: the call phase, or setup when it skipped or failed, or a failing teardown.
-        if report.when == "call" or (report.when == "setup" and (report.skipped or report.failed)):
-            pass
-        elif not (report.when == "teardown" and report.failed):
-            return
-        outcome = self.outcome(report)
-        if outcome not in OUTCOMES:
-            return
-        tally = self.cells[(info["function"], info["dtype"], info["device"])]
-        tally.checks[info["check"]][outcome] += 1
-        family = tally.families.get(info["family"])
-        if family is None:
-            family = tally.families[info["family"]] = [_counts(), None, None]
-        family[0][outcome] += 1
-        self.ids.add(info["id"])
-        self.checks += 1
-        for name, value in report.user_properties:
-            if name == "max_ulp":
-                tally.worst_ulp = _worse(tally.worst_ulp, value)
-                family[1] = _worse(family[1], value)
-            elif name == "max_rel":
-                tally.worst_rel = _worse(tally.worst_rel, value)
-                family[2] = _worse(family[2], value)
-        if outcome == "failed":
-            test = report.nodeid.split("::", 1)[-1]
-            self.failures.append(test)
-            tally.failures_total += 1
-            if len(tally.failures) < MAX_FAILURES_PER_CELL:
-                message = report.longreprtext
-                rerun = _line(message, "rerun:")
-                if rerun is None:
-                    from .harness import rerun_command
+        category = counted_by_pytest(report)
+        if category in self.pytest:
+            self.pytest[category] += 1
+        record = self.tests.get(report.nodeid)
+        if record is None:
+            if report.when in ("setup", "teardown") and report.passed:
+                return  # a test's status comes from its call, or a setup that did not pass
+            self.tests[report.nodeid] = self._record(report, info)
+        elif report.failed and record["status"] in ("passed", "xpassed"):
+            # A late failure (teardown, worker crash) after a pass: the test counts once, as that failure.
+            self.tests[report.nodeid] = self._record(report, {**info, **record["info"]})
 
-                    module = report.nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py")
-                    rerun = rerun_command(f"{module}::{test}", self.target)
-                tally.failures.append({"check": info["check"], "id": info["id"], "test": test, "message": message,
-                                       "call": _line(message, "call:"), "rerun": rerun})
+    def _record(self, report, info):
+        status = status_of(report)
+        record = {"info": info, "status": status, "ulp": None, "rel": None, "skip_reason": None, "failure": None}
+        if status in ("passed", "failed"):
+            record["ulp"] = _worse(None, _property(report, "max_ulp"))
+            record["rel"] = _worse(None, _property(report, "max_rel"))
+        elif status == "skipped":
+            record["skip_reason"] = skip_reason(report)
+        if status in FAILURES:
+            record["failure"] = self._failure(report, info, status)
+        return record
+
+    def _failure(self, report, info, status):
+        test = report.nodeid.split("::", 1)[-1]
+        message = message_of(report)
+        rerun = _line(message, "rerun:")
+        if rerun is None:
+            from .harness import rerun_command
+
+            module = report.nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py")
+            rerun = rerun_command(f"{module}::{test}", self.target, info["device"])
+        return {"check": info["check"], "id": info["id"], "test": test, "status": status, "message": message,
+                "call": _line(message, "call:"), "rerun": rerun}
 
 
 # --- the data model ------------------------------------------------------------------------
 
 
-def _sum(counts_list):
-    total = _counts()
+def _sum(counts_list, keys=STATUSES):
+    total = _counts(keys)
     for counts in counts_list:
-        for k in OUTCOMES:
+        for k in keys:
             total[k] += counts[k]
     return total
 
 
 def cell_status(counts):
-    for status in ("failed", "passed", "xpassed", "xfailed", "skipped"):
+    for status in FAILURES + ("passed", "xpassed", "xfailed", "skipped"):
         if counts[status]:
             return status
     return "empty"
@@ -278,22 +422,125 @@ def environment(target, device, dtypes, selection=None, workers=None, functions=
             "workers": workers, "seed_policy": SEED_POLICY}
 
 
-def build(summary, env, duration_s, started=None):
-    """The report as a plain dict (the JSON schema above) from a :class:`Summary`."""
+class _Cell:
+    __slots__ = ("checks", "families", "worst_ulp", "worst_rel", "skip_reasons", "failures")
+
+    def __init__(self):
+        self.checks = {c: _counts() for c in CHECKS}
+        self.families = {}  # family -> [counts, worst_ulp, worst_rel]
+        self.worst_ulp = self.worst_rel = None
+        self.skip_reasons = Counter()
+        self.failures = []
+
+    def add(self, record):
+        info, status = record["info"], record["status"]
+        self.checks[info["check"]][status] += 1
+        family = self.families.setdefault(info["family"], [_counts(), None, None])
+        family[0][status] += 1
+        # None unless the check passed or failed: known divergences and lost checks judge no accuracy.
+        self.worst_ulp, family[1] = _worse(self.worst_ulp, record["ulp"]), _worse(family[1], record["ulp"])
+        self.worst_rel, family[2] = _worse(self.worst_rel, record["rel"]), _worse(family[2], record["rel"])
+        if record["skip_reason"] is not None:
+            self.skip_reasons[record["skip_reason"]] += 1
+        if record["failure"] is not None:
+            self.failures.append(record["failure"])
+
+
+def build(summary, env, duration_s, started=None, *, interrupted=False):
+    """The report as a plain dict (the JSON schema above) from a :class:`Summary`.
+
+    ``interrupted``: the run was stopped before its end (also true when the summary saw pytest's
+    KeyboardInterrupt); the report holds the counts so far and its verdict says so.
+    """
+    tallies = {}
+    for record in summary.tests.values():
+        info = record["info"]
+        tallies.setdefault((info["function"], info["dtype"], info["device"]), _Cell()).add(record)
     cells = []
-    for (function, dtype, device), tally in sorted(summary.cells.items()):
+    for (function, dtype, device), tally in sorted(tallies.items()):
         counts = _sum(tally.checks.values())
         families = [{"family": name, "counts": fam[0], "worst_ulp": fam[1], "worst_rel": fam[2]}
                     for name, fam in sorted(tally.families.items())]
+        failures = sorted(tally.failures, key=lambda f: (f["test"], f["check"]))
         cells.append({"function": function, "dtype": dtype, "device": device, "status": cell_status(counts),
-                      "counts": counts, "checks": tally.checks, "worst_ulp": tally.worst_ulp or 0.0,
-                      "worst_rel": tally.worst_rel, "families": families,
-                      "failures_total": tally.failures_total, "failures": tally.failures})
+                      "counts": counts, "checks": tally.checks,
+                      "skip_reasons": dict(sorted(tally.skip_reasons.items())),
+                      "worst_ulp": tally.worst_ulp, "worst_rel": tally.worst_rel, "families": families,
+                      "failures_total": len(failures), "failures": failures})
     started = started if started is not None else time.time() - duration_s
     env = {**env, "cases": len(summary.ids), "checks": summary.checks, "duration_s": round(duration_s, 3),
            "started": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds")}
-    return {"schema": SCHEMA, "environment": env, "totals": _sum(c["counts"] for c in cells), "cells": cells,
-            "failures": list(summary.failures)}
+    skip_reasons = Counter()
+    for cell in cells:
+        skip_reasons.update(cell["skip_reasons"])
+    report = {"schema": SCHEMA, "environment": env, "verdict": None,
+              "interrupted": bool(interrupted or getattr(summary, "interrupted", False)),
+              "totals": _sum(c["counts"] for c in cells), "skip_reasons": dict(sorted(skip_reasons.items())),
+              "pytest": dict(summary.pytest), "cells": cells,
+              "failures": sorted(f["test"] for c in cells for f in c["failures"])}
+    report["verdict"] = verdict(report)
+    return report
+
+
+def _plural(n, word, plural=None):
+    return f"{n} {word if n == 1 else plural or word + 's'}"
+
+
+def _reasons_text(reasons):
+    return ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _skips_text(totals, reasons):
+    if not totals["skipped"]:
+        return ""
+    return f"{totals['skipped']} skipped" + (f" ({_reasons_text(reasons)})" if reasons else "")
+
+
+def verdict(report):
+    """The run's verdict from a report's counts: ``{"status", "exit_code", "text"}``.
+
+    ``status``: "interrupted" when ``report["interrupted"]``, else "failed" when any check failed,
+    timed out, crashed or errored, else "nothing checked" when no check passed, else "passed";
+    ``exit_code``: :data:`EXIT_CODES` of it (2, 1, 5, 0); ``text``: one line that says it with the counts.
+    """
+    totals = report["totals"]
+    reasons = report.get("skip_reasons") or {}
+    checks = sum(totals.values())
+    lost = [_plural(totals["failed"], "failed", "failed"), _plural(totals["timeout"], "timed out", "timed out"),
+            _plural(totals["crashed"], "crashed", "crashed"), _plural(totals["error"], "error")]
+    lost = [text for text, status in zip(lost, FAILURES, strict=True) if totals[status]]
+    others = [f"{totals[k]} {k}" for k in ("passed", "xfailed", "xpassed") if totals[k]]
+    skips = _skips_text(totals, reasons)
+    counted = ", ".join(lost + others + ([skips] if skips else [])) or "none"
+    if report.get("interrupted"):
+        status = "interrupted"
+        text = f"interrupted after {_plural(checks, 'check')}: {counted} (partial counts)"
+    elif lost:
+        status = "failed"
+        rest = others + ([skips] if skips else [])
+        text = f"failed: {', '.join(lost)}" + (f"; {', '.join(rest)}" if rest else "")
+        text += f" of {_plural(checks, 'check')}"
+    elif not totals["passed"]:
+        status = "nothing checked"
+        text = "nothing was checked: " + (f"{counted} of {_plural(checks, 'check')}" if checks
+                                          else "no check was selected")
+    else:
+        status = "passed"
+        text = f"passed: {counted} of {_plural(checks, 'check')}"
+    return {"status": status, "exit_code": EXIT_CODES[status], "text": text}
+
+
+def render_verdict(report, limit=10):
+    """The console lines of the verdict: its text, then the first ``limit`` failures with their status."""
+    result = report["verdict"]
+    lines = [result["text"]]
+    failures = [f for c in report["cells"] for f in c["failures"]]
+    failures.sort(key=lambda f: f["test"])
+    if failures:
+        lines.append(f"the first {min(limit, len(failures))} of {len(failures)} failures (all in the report):"
+                     if len(failures) > limit else f"{_plural(len(failures), 'failure')}:")
+        lines += [f"  {f['status']}: {f['test']}" for f in failures[:limit]]
+    return "\n".join(lines)
 
 
 # --- renderings ----------------------------------------------------------------------------
@@ -305,12 +552,16 @@ def _fmt_err(value):
     return f"{value:.3g}"
 
 
+SHORT = {"passed": "✓", "failed": "✗", "timeout": "timeout", "crashed": "crash", "error": "error",
+         "xfailed": "xfail", "xpassed": "xpass", "skipped": "skip"}
+SHOWN_ORDER = ("passed", "failed", "timeout", "crashed", "error", "xfailed", "xpassed", "skipped")
+
+
 def counts_text(counts, short=False):
-    names = {"passed": "✓", "failed": "✗", "xfailed": "xfail", "xpassed": "xpass", "skipped": "skip"} if short else None
     parts = []
-    for k in ("passed", "failed", "xfailed", "xpassed", "skipped"):
+    for k in SHOWN_ORDER:
         if counts.get(k):
-            parts.append(f"{counts[k]} {names[k]}" if short else f"{counts[k]} {k}")
+            parts.append(f"{counts[k]} {SHORT[k]}" if short else f"{counts[k]} {k}")
     return ", ".join(parts) or "-"
 
 
@@ -377,18 +628,35 @@ def _md_escape(text):
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-MARKS = {"failed": "❌", "passed": "✅", "xpassed": "✅", "xfailed": "⚠️", "skipped": "⏭️"}
+MARKS = {"failed": "❌", "timeout": "⏱️", "crashed": "💥", "error": "❌", "passed": "✅", "xpassed": "✅",
+         "xfailed": "⚠️", "skipped": "⏭️"}
+VERDICT_MARKS = {"passed": "✅", "failed": "❌", "interrupted": "⏹️", "nothing checked": "⚠️"}
+LEGEND = ("✓ passed, ✗ failed, timeout: the target ran past the time limit, crash: the target's process died, "
+          "error: the test could not run, xfail: known torch divergence, xpass: an intermittent known divergence "
+          "that did not show, skip: skipped; ulp: worst error in units in the last place of the dtype, "
+          "rel: worst relative error, of the checks that passed or failed.")
 
 
-def to_markdown(report):
-    """GitHub-flavoured Markdown: totals, environment, the matrix and the failures."""
-    env, totals = report["environment"], report["totals"]
+def _shown(cell, json_name):
+    """The failures a page shows, and the note when it leaves some out."""
+    shown = cell["failures"][:MAX_FAILURES_SHOWN]
+    more = (f", the first {len(shown)} shown (all {cell['failures_total']} in {json_name})"
+            if len(shown) < cell["failures_total"] else "")
+    return shown, more
+
+
+def _failed_text(cell):
+    return counts_text({k: cell["counts"][k] for k in FAILURES})
+
+
+def to_markdown(report, json_name="conformance.json"):
+    """GitHub-flavoured Markdown: the verdict, environment, the matrix and the failures."""
+    env, result = report["environment"], report["verdict"]
     functions, columns = _axes(report)
     index = _index(report)
-    verdict = "❌ failures" if totals["failed"] else "✅ all checks pass"
     out = [f"## Conformance report: `{env.get('target')}`", "",
-           f"**{verdict}**: {counts_text(totals)} ({env.get('checks')} checks of {env.get('cases')} cases "
-           f"in {env.get('duration_s', 0):.1f} s)", "",
+           f"{VERDICT_MARKS[result['status']]} **{_md_escape(result['text'])}** "
+           f"({env.get('cases')} cases in {env.get('duration_s', 0):.1f} s)", "",
            "<details><summary>Environment</summary>", "", "| | |", "|---|---|"]
     out += [f"| {k} | {_md_escape(v)} |" for k, v in _env_rows(env)]
     out += ["", "</details>", ""]
@@ -410,21 +678,18 @@ def to_markdown(report):
                     text += f", rel {_fmt_err(cell['worst_rel'])}"
             row.append(text)
         out.append("| " + " | ".join(row) + " |")
-    out += ["", "✓ passed, ✗ failed, xfail: known torch divergence, xpass: an intermittent known divergence "
-                "that did not show, skip: skipped; "
-                "ulp: worst error in units in the last place of the dtype, rel: worst relative error.", ""]
+    out += ["", LEGEND, ""]
     failing = [c for c in report["cells"] if c["failures_total"]]
     if failing:
-        out += [f"### Failures ({totals['failed']})", ""]
+        out += [f"### Failures ({len(report['failures'])})", ""]
         for cell in failing:
-            shown = len(cell["failures"])
-            more = f", first {shown} shown" if shown < cell["failures_total"] else ""
+            shown, more = _shown(cell, json_name)
             out += [f"<details><summary><code>{html.escape(cell['function'])}</code> "
-                    f"{_column_label(cell['dtype'])} {cell['device']}: {cell['failures_total']} failed{more}"
+                    f"{_column_label(cell['dtype'])} {cell['device']}: {_failed_text(cell)}{more}"
                     "</summary>", ""]
-            for failure in cell["failures"]:
-                out += [f"**{failure['check']}** `{failure['id']}`", "", "```", failure_text(failure),
-                        "```", ""]
+            for failure in shown:
+                out += [f"**{failure['check']}** ({failure['status']}) `{failure['id']}`", "", "```",
+                        failure_text(failure), "```", ""]
             out += ["</details>", ""]
     return "\n".join(out)
 
@@ -433,6 +698,7 @@ _CSS = """
 body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;color:#1f2328;background:#fff}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 8px}
 .verdict{font-size:16px;margin:8px 0 16px}.verdict b.bad{color:#b42318}.verdict b.good{color:#1a7f37}
+.verdict b.none{color:#9a6700}
 table{border-collapse:collapse}
 table.env td{padding:2px 12px 2px 0;vertical-align:top}table.env td:first-child{color:#59636e;white-space:nowrap}
 table.matrix th,table.matrix td{border:1px solid #d1d9e0;padding:4px 8px;vertical-align:top}
@@ -440,7 +706,7 @@ table.matrix thead th{background:#f6f8fa;position:sticky;top:0}
 table.matrix th.fn{text-align:left;font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-weight:600;
 white-space:nowrap}
 td.cell{min-width:120px}
-td.failed{background:#ffebe9}td.passed,td.xpassed{background:#dafbe1}td.xfailed{background:#fff8c5}
+td.failed,td.timeout,td.crashed,td.error{background:#ffebe9}td.passed,td.xpassed{background:#dafbe1}td.xfailed{background:#fff8c5}
 td.skipped,td.empty{background:#f6f8fa;color:#59636e}td.none{background:#fff}
 .counts{font-weight:600}.counts .f{color:#b42318}.err{color:#59636e;font-size:12px}
 details summary{cursor:pointer;color:#0969da;font-size:12px}
@@ -464,18 +730,17 @@ def cell_anchor(cell):
 
 def _counts_html(counts):
     parts = []
-    for k, label in (("passed", "passed"), ("failed", "failed"), ("xfailed", "xfailed"), ("xpassed", "xpassed"),
-                     ("skipped", "skipped")):
+    for k in SHOWN_ORDER:
         if counts.get(k):
-            cls = ' class="f"' if k == "failed" else ""
-            parts.append(f'<span{cls}>{counts[k]} {label}</span>')
+            cls = ' class="f"' if k in FAILURES else ""
+            parts.append(f'<span{cls}>{counts[k]} {k}</span>')
     return ", ".join(parts) or "-"
 
 
 def _html_cell(cell):
     attrs = (f'class="cell {cell["status"]}" data-function="{_e(cell["function"])}" '
              f'data-dtype="{_e(cell["dtype"])}" data-device="{_e(cell["device"])}" '
-             + " ".join(f'data-{k}="{cell["counts"][k]}"' for k in OUTCOMES))
+             + " ".join(f'data-{k}="{cell["counts"][k]}"' for k in STATUSES))
     body = [f'<div class="counts">{_counts_html(cell["counts"])}</div>']
     ran = cell["counts"]["passed"] + cell["counts"]["failed"]
     if cell["dtype"] != ERROR_DTYPE and ran:
@@ -493,9 +758,9 @@ def _html_cell(cell):
     return f"<td {attrs}>{''.join(body)}</td>"
 
 
-def to_html(report):
+def to_html(report, json_name="conformance.json"):
     """A self-contained page: inline CSS, no script, no external resource."""
-    env, totals = report["environment"], report["totals"]
+    env, result = report["environment"], report["verdict"]
     functions, columns = _axes(report)
     index = _index(report)
     devices = []
@@ -503,14 +768,14 @@ def to_html(report):
         if device not in devices:
             devices.append(device)
     per_device = len(columns) // max(len(devices), 1)
-    good = not totals["failed"]
+    tone = {"passed": "good", "nothing checked": "none"}.get(result["status"], "bad")
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
            f"<title>Conformance report: {_e(env.get('target'))}</title>", f"<style>{_CSS}</style></head><body>",
            f"<h1>Conformance report: <code>{_e(env.get('target'))}</code></h1>",
-           f'<p class="verdict"><b class="{"good" if good else "bad"}">'
-           f'{"All checks pass" if good else str(totals["failed"]) + " checks fail"}</b>: {_counts_html(totals)} '
-           f'({_e(env.get("checks"))} checks of {_e(env.get("cases"))} cases in {env.get("duration_s", 0):.1f} s)</p>',
+           f'<p class="verdict" id="verdict" data-status="{_e(result["status"])}"><b class="{tone}">'
+           f'{VERDICT_MARKS[result["status"]]} {_e(result["text"])}</b> '
+           f'({_e(env.get("cases"))} cases in {env.get("duration_s", 0):.1f} s)</p>',
            '<table class="matrix" id="matrix"><thead>']
     if len(devices) > 1:
         out.append('<tr><th rowspan="2">function</th>'
@@ -528,25 +793,26 @@ def to_html(report):
         out.append("".join(row) + "</tr>")
     out += ["</tbody></table>",
             '<p class="legend">Each cell: the function\'s forward and backward checks in that dtype (the errors '
-            "column: its invalid-input checks), passed / failed / xfailed (known torch divergence) / xpassed "
+            "column: its invalid-input checks), passed / failed / timeout (past the time limit) / crashed (the "
+            "target's process died) / error (could not run) / xfailed (known torch divergence) / xpassed "
             "(an intermittent known divergence that did not show) / "
-            "skipped, and the worst error seen, in units in the last place of the dtype and relative. "
+            "skipped, and the worst error of the checks that passed or failed, in units in the last place of "
+            "the dtype and relative. "
             "Option family: the case's non-normal value class, else its first non-default option.</p>"]
     out += ["<h2>Environment</h2>", '<table class="env" id="environment">']
     out += [f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in _env_rows(env)]
     out.append("</table>")
     failing = [c for c in report["cells"] if c["failures_total"]]
     if failing:
-        out.append(f"<h2>Failures ({totals['failed']})</h2>")
+        out.append(f"<h2>Failures ({len(report['failures'])})</h2>")
         for cell in failing:
-            shown = len(cell["failures"])
-            more = f", the first {shown} shown" if shown < cell["failures_total"] else ""
+            shown, more = _shown(cell, json_name)
             out.append(f'<h3 id="{_e(cell_anchor(cell))}"><code>{_e(cell["function"])}</code> '
                        f'{_e(_column_label(cell["dtype"]))} on {_e(cell["device"])}: '
-                       f'{cell["failures_total"]} failed{more}</h3>')
-            for failure in cell["failures"]:
-                out.append(f'<div class="failure"><div><b>{_e(failure["check"])}</b> <code>{_e(failure["id"])}'
-                           f'</code></div><pre>{_e(failure_text(failure))}</pre></div>')
+                       f'{_e(_failed_text(cell) + more)}</h3>')
+            for failure in shown:
+                out.append(f'<div class="failure"><div><b>{_e(failure["check"])}</b> ({_e(failure["status"])}) '
+                           f'<code>{_e(failure["id"])}</code></div><pre>{_e(failure_text(failure))}</pre></div>')
     out.append("</body></html>")
     return "\n".join(out) + "\n"
 
@@ -556,9 +822,30 @@ def write(report, directory, json_path=None):
     os.makedirs(directory, exist_ok=True)
     paths = {"json": json_path or os.path.join(directory, "conformance.json"),
              "md": os.path.join(directory, "conformance.md"), "html": os.path.join(directory, "conformance.html")}
-    renderers = {"json": to_json, "md": to_markdown, "html": to_html}
+    json_name = os.path.basename(paths["json"])
+    renderers = {"json": to_json, "md": lambda r: to_markdown(r, json_name), "html": lambda r: to_html(r, json_name)}
     for kind, path in paths.items():
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         with open(path, "w", encoding="utf-8") as f:
             f.write(renderers[kind](report))
     return paths
+
+
+def check_writable(directory, json_path=None):
+    """Raise OSError, saying which path and why, unless the report can be written: creates ``directory``
+    (and the JSON file's directory) when missing, and creates and removes a file in each."""
+    paths = [os.path.join(directory, "conformance.json") if json_path is None else json_path,
+             os.path.join(directory, "conformance.md"), os.path.join(directory, "conformance.html")]
+    for folder in dict.fromkeys(os.path.dirname(os.path.abspath(p)) for p in paths):
+        try:
+            os.makedirs(folder, exist_ok=True)
+            fd, probe = tempfile.mkstemp(prefix=".conformance-", dir=folder)
+            os.close(fd)
+            os.remove(probe)
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot write the report in {folder}: {exc.strerror or exc}") from exc
+    for path in paths:
+        if os.path.isdir(path):
+            raise OSError(f"cannot write the report to {path}: it is a directory")
+        if os.path.exists(path) and not os.access(path, os.W_OK):
+            raise OSError(f"cannot write the report to {path}: the file is read-only")

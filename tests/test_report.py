@@ -22,19 +22,59 @@ CHROMIUM = next((p for p in (shutil.which("chromium"), shutil.which("chromium-br
 
 
 def _report(check, function, dtype, outcome, family="defaults", case_id=None, when="call", ulp=None, rel=None,
-            message="", xfail=False, device="cpu"):
-    case_id = case_id or f"{function}({dtype}, (4, 5))"
+            message="", xfail=False, device="cpu", status=None, reason="not provided by target", attribute=True,
+            worker=None):
+    """A test report as the controller receives it; ``status``: the harness's finer status of a failure,
+    ``worker``: the pytest-xdist worker id it came from (its header line starts the message)."""
+    case_id = case_id or f"{function}({dtype}, (4, 5)" + ("" if device == "cpu" else f", device={device!r}") + ")"
     properties = [("max_ulp", ulp)] if ulp is not None else []
     properties += [("max_rel", rel)] if rel is not None else []
+    properties += [("status", status)] if status is not None else []
     pytest_outcome = "skipped" if outcome in ("skipped", "xfailed") else outcome
+    longrepr = message or None
+    if outcome == "skipped" and not xfail:
+        longrepr = ("conformance/test_conformance.py", 20, f"Skipped: {reason}")
     report = pytest.TestReport(f"conformance/test_conformance.py::test_{check}[{case_id}]", ("x", 0, "x"), {},
-                        pytest_outcome, message or None, when, user_properties=properties)
+                               pytest_outcome, longrepr, when, user_properties=properties)
     if xfail:
         report.wasxfail = "a known divergence"
-    setattr(report, reporting.REPORT_ATTRIBUTE, {"function": function, "dtype": dtype, "device": device,
-                                                 "check": check, "family": family, "id": case_id})
+    if attribute:
+        setattr(report, reporting.REPORT_ATTRIBUTE, {"function": function, "dtype": dtype, "device": device,
+                                                     "check": check, "family": family, "id": case_id})
     # What pytest-xdist does between a worker and the controller.
-    return pytest.TestReport._from_json(report._to_json())
+    report = pytest.TestReport._from_json(report._to_json())
+    if worker is not None:
+        report.node = _Worker(worker)
+    return report
+
+
+class _Worker:
+    """What pytest-xdist attaches to a report as ``node``: its longreprtext then starts with a header line."""
+
+    def __init__(self, name):
+        self.workerinfo = {"id": name, "sysplatform": "linux", "version_info": (3, 11, 7),
+                           "executable": f"/venvs/{name}/bin/python"}
+
+
+def _summary(reports, target="my_port.py"):
+    """A Summary fed ``reports`` as pytest would: a passed setup before each call, a passed teardown after."""
+    summary = reporting.Summary(target)
+    for r in reports:
+        if r.when == "call":
+            summary.pytest_runtest_logreport(pytest.TestReport(r.nodeid, r.location, {}, "passed", None, "setup"))
+        summary.pytest_runtest_logreport(r)
+        if r.when == "call":
+            summary.pytest_runtest_logreport(pytest.TestReport(r.nodeid, r.location, {}, "passed", None, "teardown"))
+    return summary
+
+
+def _build(reports, interrupted=False, target="my_port.py"):
+    env = reporting.environment(target, "cpu", "float64,float32", None, None)
+    return reporting.build(_summary(reports, target), env, 1.5, interrupted=interrupted)
+
+
+def _zeros(**counts):
+    return {**dict.fromkeys(reporting.STATUSES, 0), **counts}
 
 
 FAILURE = ("output: got 2.1972, but should be 2.7466 at index ()\n"
@@ -42,15 +82,15 @@ FAILURE = ("output: got 2.1972, but should be 2.7466 at index ()\n"
            'rerun: pytest "conformance/test_conformance.py::test_forward[softmax(float64, (2,), dim=0)]" --target x')
 
 
-def _synthetic():
-    summary = reporting.Summary("my_port.py")
-    reports = [
+def _synthetic_reports():
+    return [
         _report("forward", "softmax", "float64", "passed", ulp=0.5, rel=1e-16),
         _report("forward", "softmax", "float64", "failed", family="dim=0", case_id="softmax(float64, (2,), dim=0)",
                 ulp=3.0e15, rel=0.2, message=FAILURE),
         _report("backward", "softmax", "float64", "passed", family="dim=0", ulp=2.0, rel=3e-16),
         _report("forward", "softmax", "float32", "passed", ulp=1.5),
-        _report("forward", "softmax", "float32", "xfailed", family="values=extreme", xfail=True),
+        _report("forward", "softmax", "float32", "xfailed", family="values=extreme", xfail=True,
+                case_id="softmax(float32, (4, 5), values=extreme)"),
         _report("backward", "softmax", "float32", "skipped", when="setup"),
         _report("error", "softmax", "-", "failed", family="errors", case_id="softmax((3, 4), dim=2)",
                 message="did not raise, but should raise IndexError\ncall: F.softmax(x, dim=2)"),
@@ -58,12 +98,11 @@ def _synthetic():
         _report("error", "nll_loss", "-", "passed", family="errors", case_id="nll_loss(bad)"),
         _report("forward", "nll_loss", "float32", "passed", xfail=True),  # a non-strict XPASS
     ]
-    for r in reports:
-        if r.when == "call":  # the setup phase of a test that ran: not counted
-            summary.pytest_runtest_logreport(pytest.TestReport(r.nodeid, r.location, {}, "passed", None, "setup"))
-        summary.pytest_runtest_logreport(r)
+
+
+def _synthetic():
     env = reporting.environment("my_port.py", "cpu", "float64,float32", "softmax", None)
-    return reporting.build(summary, env, 1.5)
+    return reporting.build(_summary(_synthetic_reports()), env, 1.5)
 
 
 def _cell(report, function, dtype, device="cpu"):
@@ -75,7 +114,7 @@ def test_tally_per_cell_check_and_family():
     assert report["schema"] == reporting.SCHEMA
     cell = _cell(report, "softmax", "float64")
     assert cell["status"] == "failed"
-    assert cell["checks"]["forward"] == {"passed": 1, "failed": 1, "skipped": 0, "xfailed": 0, "xpassed": 0}
+    assert cell["checks"]["forward"] == _zeros(passed=1, failed=1)
     assert cell["checks"]["backward"]["passed"] == 1
     assert cell["worst_ulp"] == 3.0e15 and cell["worst_rel"] == 0.2
     families = {f["family"]: f for f in cell["families"]}
@@ -85,7 +124,8 @@ def test_tally_per_cell_check_and_family():
     assert failure["call"].startswith("F.softmax(")
     assert failure["rerun"].startswith('pytest "conformance/')  # the message's own rerun line
     low = _cell(report, "softmax", "float32")
-    assert low["counts"] == {"passed": 1, "failed": 0, "skipped": 1, "xfailed": 1, "xpassed": 0}
+    assert low["counts"] == _zeros(passed=1, skipped=1, xfailed=1)
+    assert low["skip_reasons"] == {"not provided by target": 1}
     assert low["status"] == "passed"
     assert low["worst_rel"] is None  # not recorded
     errors = _cell(report, "softmax", "-")
@@ -95,8 +135,10 @@ def test_tally_per_cell_check_and_family():
         "--conformance-target=my_port.py")
     assert _cell(report, "nll_loss", "float64")["status"] == "passed"
     assert _cell(report, "nll_loss", "float32")["counts"]["xpassed"] == 1
-    assert report["totals"] == {"passed": 5, "failed": 2, "skipped": 1, "xfailed": 1, "xpassed": 1}
-    assert report["environment"]["cases"] == 7 and report["environment"]["checks"] == 10
+    assert report["totals"] == _zeros(passed=5, failed=2, skipped=1, xfailed=1, xpassed=1)
+    assert report["pytest"] == {"passed": 5, "failed": 2, "skipped": 1, "xfailed": 1, "xpassed": 1, "errors": 0}
+    assert report["verdict"]["status"] == "failed" and report["verdict"]["exit_code"] == 1
+    assert report["environment"]["cases"] == 8 and report["environment"]["checks"] == 10
     assert report["environment"]["dtypes"] == ["float64", "float32"]
     assert "crc32" in report["environment"]["seed_policy"]
 
@@ -113,6 +155,9 @@ def test_markdown_has_the_matrix_and_the_reproducers():
     assert "| function | float64 | float32 | errors |" in text
     row = next(line for line in text.splitlines() if line.startswith("| `softmax`"))
     assert "❌ 2 ✓, 1 ✗" in row
+    assert "❌ **failed: 2 failed; 5 passed, 1 xfailed, 1 xpassed, 1 skipped (1 not provided by target) " \
+           "of 10 checks** (8 cases in 1.5 s)" in text
+    assert "all checks pass" not in text.lower()
     assert "call: F.softmax(torch.tensor([1.0, 2.0]" in text and 'rerun: pytest "conformance/' in text
 
 
@@ -209,6 +254,255 @@ def test_html_has_a_device_row_when_several_devices_ran():
     parsed = parse_matrix(reporting.to_html(report))
     assert parsed.headers == ["function", "cpu", "cuda", "float32", "float32"]
     assert "| function | float32 (cpu) | float32 (cuda) |" in reporting.to_markdown(report)
+
+
+# --- statuses, totals, order, verdict -----------------------------------------------------
+
+TIMEOUT = ("timed out after 5 s in soft_margin_loss(float32, (4, 5))\n"
+           "call: F.soft_margin_loss(x, y)\n"
+           'rerun: pytest --pyargs "conformance.test_conformance::test_forward[soft_margin_loss(float32, (4, 5))]"')
+
+
+def _crash_report(case_id, check="forward", worker="gw0", device_suffix=""):
+    """pytest-xdist's report of a worker that died: made in the controller, without the plugin's attribute."""
+    nodeid = f"conformance/test_conformance.py::test_{check}[{case_id}]"
+    report = pytest.TestReport(nodeid, ("conformance/test_conformance.py", None, "conformance/test_conformance.py"),
+                               {}, "failed", f"worker {worker!r} crashed while running {nodeid!r}", "???")
+    report.node = _Worker(worker)
+    return report
+
+
+def _statuses():
+    return [
+        _report("forward", "mse_loss", "float32", "passed", case_id="mse_loss(float32, (4, 5))", ulp=1.0),
+        _report("forward", "mse_loss", "float32", "failed", case_id="mse_loss(float32, (4,))", message=FAILURE),
+        _report("forward", "soft_margin_loss", "float32", "failed", message=TIMEOUT, status="timeout"),
+        _report("backward", "soft_margin_loss", "float32", "failed", status="crashed",
+                message="target crashed (signal 11) in soft_margin_loss(float32, (4, 5))\ncall: F.x(y)"),
+        _report("forward", "mse_loss", "float64", "failed", status="error", message="could not start the worker"),
+        _report("backward", "mse_loss", "float64", "failed", when="setup", message="fixture 'checker' failed"),
+        _report("backward", "mse_loss", "float32", "skipped", when="setup", reason="CUDA is not available"),
+        _report("forward", "mse_loss", "float16", "xfailed", xfail=True),
+        _report("forward", "mse_loss", "bfloat16", "passed", xfail=True),
+        _report("backward", "mse_loss", "bfloat16", "failed", message="[XPASS(strict)] a known divergence"),
+    ]
+
+
+def test_each_status_is_tallied():
+    report = _build(_statuses())
+    assert report["totals"] == _zeros(passed=1, failed=2, timeout=1, crashed=1, error=2, skipped=1, xfailed=1,
+                                      xpassed=1)
+    assert set(report["totals"]) == set(reporting.STATUSES)
+    timeout = _cell(report, "soft_margin_loss", "float32")
+    assert timeout["checks"]["forward"] == _zeros(timeout=1) and timeout["checks"]["backward"] == _zeros(crashed=1)
+    assert timeout["status"] == "timeout"
+    assert [(f["check"], f["status"]) for f in timeout["failures"]] == [("backward", "crashed"), ("forward", "timeout")]
+    assert timeout["failures"][1]["message"].startswith("timed out after 5 s")
+    assert timeout["failures"][1]["rerun"].startswith('pytest --pyargs "conformance.test_conformance::test_forward')
+    assert timeout["failures"][0]["call"] == "F.x(y)"
+    assert _cell(report, "mse_loss", "float64")["counts"] == _zeros(error=2)
+    assert report["pytest"] == {"passed": 1, "failed": 5, "skipped": 1, "xfailed": 1, "xpassed": 1, "errors": 1}
+    # pytest's failed = failed + timeout + crashed + the harness's call-phase error; its errors = the setup error
+    totals = report["totals"]
+    assert report["pytest"]["failed"] == totals["failed"] + totals["timeout"] + totals["crashed"] + 1
+
+
+def test_a_crashed_worker_is_counted_from_its_node_id():
+    reports = [
+        _report("forward", "cross_entropy", "float32", "passed", case_id="cross_entropy(float32, (4, 5))"),
+        _crash_report("cross_entropy(float32, (4, 5), reduction='sum', values=extreme)"),
+        _crash_report("nll_loss(float16, (4, 5), device='cuda')", check="backward", worker="gw1"),
+        _crash_report("softmax((3, 4), dim=2)", check="error"),
+    ]
+    plain = pytest.TestReport("conformance/test_conformance.py::test_forward[mse_loss(bfloat16, (3,))]",
+                              ("x", 0, "x"), {}, "failed", "something went wrong", "call")
+    report = _build(reports + [plain])
+    assert report["environment"]["checks"] == 5 == sum(report["totals"].values())
+    crashed = _cell(report, "cross_entropy", "float32")
+    assert crashed["counts"] == _zeros(passed=1, crashed=1)
+    assert {f["family"] for f in crashed["families"]} == {"defaults", "unknown"}
+    failure = crashed["failures"][0]
+    assert failure["status"] == "crashed" and failure["check"] == "forward"
+    assert failure["id"] == "cross_entropy(float32, (4, 5), reduction='sum', values=extreme)"
+    assert failure["message"].startswith("worker 'gw0' crashed while running")
+    assert "[gw0] linux" not in failure["message"]
+    assert failure["rerun"] == ('pytest --pyargs "conformance.test_conformance::test_forward[cross_entropy(float32, '
+                                "(4, 5), reduction='sum', values=extreme)]\" --conformance-target=my_port.py")
+    cuda = _cell(report, "nll_loss", "float16", "cuda")
+    assert cuda["checks"]["backward"] == _zeros(crashed=1)
+    assert cuda["failures"][0]["rerun"].endswith("--conformance-device=cuda")
+    assert _cell(report, "softmax", "-")["checks"]["error"] == _zeros(crashed=1)
+    assert _cell(report, "mse_loss", "bfloat16")["counts"] == _zeros(failed=1)
+    assert report["pytest"]["failed"] == 4
+
+
+def test_totals_count_every_test_once():
+    nodeid_of = {}
+    reports = _synthetic_reports() + _statuses()
+    summary = _summary(reports)
+    # A failing teardown after a passed call: the test counts once, as error (pytest: 1 passed and 1 error).
+    passed = reports[0]
+    summary.pytest_runtest_logreport(pytest.TestReport(passed.nodeid, passed.location, {}, "failed", "teardown boom",
+                                                       "teardown", user_properties=passed.user_properties))
+    # After a failed call: not counted again (pytest counts one more error).
+    failed = reports[1]
+    summary.pytest_runtest_logreport(pytest.TestReport(failed.nodeid, failed.location, {}, "failed", "teardown boom",
+                                                       "teardown"))
+    report = reporting.build(summary, reporting.environment("t", "cpu", "all"), 1.0)
+    for r in reports:
+        nodeid_of[r.nodeid] = r
+    assert report["environment"]["checks"] == len(nodeid_of) == len(reports) == sum(report["totals"].values())
+    assert reporting._sum(c["counts"] for c in report["cells"]) == report["totals"]
+    for cell in report["cells"]:
+        assert reporting._sum(cell["checks"].values()) == cell["counts"]
+        assert reporting._sum(f["counts"] for f in cell["families"]) == cell["counts"]
+    softmax = _cell(report, "softmax", "float64")
+    assert softmax["counts"] == _zeros(passed=1, failed=1, error=1)
+    assert softmax["worst_ulp"] == 3.0e15  # the errored test's 0.5 is no longer a judged result
+    assert {f["family"]: f["worst_ulp"] for f in softmax["families"]}["defaults"] is None
+    assert [(f["status"], f["message"]) for f in softmax["failures"]][1] == ("error", "teardown boom")
+    totals, counted = report["totals"], report["pytest"]
+    assert counted["passed"] == totals["passed"] + 1  # the pass the teardown error replaced
+    assert counted["errors"] == 1 + 2  # the setup error; both teardown errors
+    assert sum(counted.values()) == report["environment"]["checks"] + 2
+
+
+def _worker_run(workers):
+    """The reports of one run, as seen with ``workers`` pytest-xdist workers: each report carries its
+    worker's header line, and they arrive in an order that depends on the scheduling."""
+    reports = []
+    for i, r in enumerate(_synthetic_reports() + _statuses()):
+        if workers:
+            r.node = _Worker(f"gw{i % workers}")
+        reports.append(r)
+    return reports if workers < 2 else reports[1::2] + reports[::2]
+
+
+def _without_environment(report):
+    return json.loads(reporting.to_json({**report, "environment": None}))
+
+
+def test_report_does_not_depend_on_the_worker_count():
+    serial, parallel = _build(_worker_run(0)), _build(_worker_run(2))
+    assert any("[gw1] linux" in r.longreprtext for r in _worker_run(2) if r.failed)
+    assert _without_environment(serial) == _without_environment(parallel)
+    assert "[gw" not in reporting.to_json(parallel)
+    assert parallel["failures"] == sorted(parallel["failures"])
+    for cell in parallel["cells"]:
+        assert [f["test"] for f in cell["failures"]] == sorted(f["test"] for f in cell["failures"])
+
+
+def test_every_failure_is_kept_in_the_json(tmp_path):
+    reports = [_report("forward", "huber_loss", "float32", "failed", case_id=f"huber_loss(float32, ({n},))",
+                       message=f"output: got 1, but should be 2\ncall: F.huber_loss(x{n}, y)") for n in range(25)]
+    report = _build(reports)
+    cell = _cell(report, "huber_loss", "float32")
+    assert cell["failures_total"] == len(cell["failures"]) == 25 == len(report["failures"])
+    assert all(f["call"] and f["rerun"] and f["status"] == "failed" for f in cell["failures"])
+    text = reporting.to_markdown(report)
+    assert "25 failed, the first 20 shown (all 25 in conformance.json)" in text
+    assert text.count("**forward** (failed)") == 20
+    page = reporting.to_html(report)
+    assert "all 25 in conformance.json" in page and page.count('<div class="failure">') == 20
+    paths = reporting.write(report, str(tmp_path), str(tmp_path / "run.json"))
+    with open(paths["md"], encoding="utf-8") as f:
+        assert "(all 25 in run.json)" in f.read()
+    with open(paths["json"], encoding="utf-8") as f:
+        assert len(json.load(f)["cells"][0]["failures"]) == 25
+
+
+def test_error_columns_come_from_judged_checks_only():
+    reports = [
+        _report("forward", "multi_margin_loss", "float32", "passed", ulp=2.0, rel=1e-7),
+        _report("forward", "multi_margin_loss", "float32", "failed", case_id="multi_margin_loss(float32, (2, 3))",
+                ulp=40.0, rel=1e-5, message=FAILURE),
+        _report("forward", "multi_margin_loss", "float32", "xfailed", xfail=True, ulp=1.03e21, rel=1e14,
+                case_id="multi_margin_loss(float32, (4, 5), margin=2.0)", family="margin=2.0"),
+        _report("backward", "multi_margin_loss", "float32", "passed", xfail=True, ulp=9e20, rel=1e13),
+        _report("backward", "multi_margin_loss", "float32", "failed", status="timeout", ulp=7e20, rel=1e12,
+                case_id="multi_margin_loss(float32, (2, 3))", message=TIMEOUT),
+    ]
+    cell = _cell(_build(reports), "multi_margin_loss", "float32")
+    assert cell["worst_ulp"] == 40.0 and cell["worst_rel"] == 1e-5
+    families = {f["family"]: f for f in cell["families"]}
+    assert families["defaults"]["worst_ulp"] == 40.0
+    assert families["margin=2.0"]["worst_ulp"] is None and families["margin=2.0"]["counts"]["xfailed"] == 1
+
+
+def test_verdict_failed_counts_each_kind():
+    result = _build(_statuses())["verdict"]
+    assert result == {"status": "failed", "exit_code": 1,
+                      "text": "failed: 2 failed, 1 timed out, 1 crashed, 2 errors; 1 passed, 1 xfailed, 1 xpassed, "
+                              "1 skipped (1 CUDA is not available) of 10 checks"}
+
+
+def test_verdict_nothing_checked_counts_the_skip_reasons():
+    reports = [_report("forward", f, "float32", "skipped", reason="not provided by target") for f in ("a", "b", "c")]
+    reports.append(_report("forward", "d", "float32", "skipped", reason="CUDA is not available"))
+    reports.append(_report("forward", "e", "float32", "xfailed", xfail=True))
+    report = _build(reports)
+    assert report["skip_reasons"] == {"CUDA is not available": 1, "not provided by target": 3}
+    assert _cell(report, "a", "float32")["skip_reasons"] == {"not provided by target": 1}
+    assert report["verdict"] == {
+        "status": "nothing checked", "exit_code": 5,
+        "text": "nothing was checked: 1 xfailed, 4 skipped (3 not provided by target, 1 CUDA is not available) "
+                "of 5 checks"}
+    assert _build([])["verdict"] == {"status": "nothing checked", "exit_code": 5,
+                                     "text": "nothing was checked: no check was selected"}
+    for page in (reporting.to_markdown(report), reporting.to_html(report), reporting.render_verdict(report)):
+        assert "nothing was checked" in page and "all checks pass" not in page.lower()
+    assert 'data-status="nothing checked"' in reporting.to_html(report)
+
+
+def test_verdict_passed_lists_the_skips():
+    reports = [_report("forward", "mse_loss", "float32", "passed"),
+               _report("backward", "mse_loss", "float32", "skipped", reason="needs torch >= 1.10"),
+               _report("forward", "mse_loss", "float16", "xfailed", xfail=True)]
+    report = _build(reports)
+    assert report["verdict"] == {"status": "passed", "exit_code": 0,
+                                 "text": "passed: 1 passed, 1 xfailed, 1 skipped (1 needs torch >= 1.10) of 3 checks"}
+    assert "✅ **passed: 1 passed, 1 xfailed" in reporting.to_markdown(report)
+    assert '<b class="good">✅ passed: 1 passed, 1 xfailed' in reporting.to_html(report)
+
+
+def test_verdict_interrupted_keeps_the_partial_counts():
+    report = _build(_synthetic_reports(), interrupted=True)
+    assert report["interrupted"] is True and report["totals"]["failed"] == 2
+    assert report["verdict"]["status"] == "interrupted" and report["verdict"]["exit_code"] == 2
+    assert report["verdict"]["text"].startswith("interrupted after 10 checks: 2 failed, 5 passed")
+    summary = _summary(_statuses()[:1])
+    summary.pytest_keyboard_interrupt(None)
+    assert reporting.build(summary, {}, 0.1)["verdict"]["status"] == "interrupted"
+    assert reporting.render_verdict(report).splitlines()[0] == report["verdict"]["text"]
+
+
+def test_render_verdict_lists_failures_with_their_status():
+    text = reporting.render_verdict(_build(_statuses()), limit=3)
+    lines = text.splitlines()
+    assert lines[0].startswith("failed: 2 failed, 1 timed out")
+    assert lines[1] == "the first 3 of 6 failures (all in the report):"
+    assert lines[2:] == ["  failed: test_backward[mse_loss(bfloat16, (4, 5))]",
+                         "  error: test_backward[mse_loss(float64, (4, 5))]",
+                         "  crashed: test_backward[soft_margin_loss(float32, (4, 5))]"]
+
+
+def test_the_module_is_a_valid_pytest_plugin():
+    manager = pytest.PytestPluginManager()
+    manager.register(reporting)
+    manager.check_pending()  # a module-level pytest_* name that is not a hook fails here
+
+
+def test_check_writable(tmp_path):
+    reporting.check_writable(str(tmp_path / "new" / "reports"))
+    assert (tmp_path / "new" / "reports").is_dir() and not list((tmp_path / "new" / "reports").iterdir())
+    (tmp_path / "file").write_text("")
+    with pytest.raises(OSError, match="cannot write the report in .*file"):
+        reporting.check_writable(str(tmp_path / "file" / "reports"))
+    with pytest.raises(OSError, match="cannot write the report in .*file"):
+        reporting.check_writable(str(tmp_path / "ok"), str(tmp_path / "file" / "run.json"))
+    (tmp_path / "ok" / "conformance.md").mkdir(parents=True)
+    with pytest.raises(OSError, match="it is a directory"):
+        reporting.check_writable(str(tmp_path / "ok"))
 
 
 # --- the real command, with a planted fault -------------------------------------------------
