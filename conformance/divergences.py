@@ -26,10 +26,10 @@ FIELDS = {"tests", "function", "pattern", "predicate", "reproducer", "reason", "
 class Divergence:
     tests: tuple  # the checks: forward, backward, error
     function: str
+    pattern: str  # grid records: a regular expression searched in the case id; "" in property records
     reason: str
     link: str = ""
     strict: bool = True  # false only for bugs that pass by chance (uninitialized memory)
-    pattern: str = ""  # grid records: a regular expression searched in the case id
     predicate: str = ""  # property records: names in known_divergences/predicates.py
     reproducer: str = ""
 
@@ -71,8 +71,8 @@ def _record(data, source):
                          f"{sorted(FIELDS)}: {data}")
     if data.get("predicate") and (not data.get("reproducer") or not data.get("strict", True)):
         raise ValueError(f"{source}: a property record names a reproducer, which must keep failing (strict): {data}")
-    return Divergence(tuple(data["tests"]), data["function"], " ".join(data["reason"].split()), data.get("link", ""),
-                      data.get("strict", True), data.get("pattern", ""), data.get("predicate", ""),
+    return Divergence(tuple(data["tests"]), data["function"], data.get("pattern", ""), " ".join(data["reason"].split()),
+                      data.get("link", ""), data.get("strict", True), data.get("predicate", ""),
                       data.get("reproducer", ""))
 
 
