@@ -9,6 +9,11 @@ relative terms. The same report is written as ``conformance.json`` (machine-read
 and ``conformance.html`` (one self-contained page: the function x dtype matrix and every
 failure's reproducer) under ``--report-dir`` (default ``reports/``).
 
+Exit codes: 0 every check that ran passed (at least one); 1 a check failed, timed out, crashed or
+errored; 2 interrupted (the partial report is written); 3 internal error; 4 usage error (a bad option,
+a target that cannot be loaded, a report directory that cannot be written); 5 nothing was checked
+(nothing selected, or every check skipped). The report is written in every case but 3 and 4.
+
 Examples::
 
     python -m conformance                                  # torch.nn.functional on the CPU
@@ -55,6 +60,12 @@ def run(argv):
                         help="comma-separated dtypes (float64,float32,float16,bfloat16) or 'all'")
     parser.add_argument("--function", default=os.environ.get("CONFORMANCE_FUNCTION"),
                         help="check only these functions, by exact name: NAME[,NAME...]")
+    parser.add_argument("--case-timeout", type=float, default=float(os.environ.get("CONFORMANCE_CASE_TIMEOUT", 60)),
+                        metavar="SECONDS", help="time limit of one check (default 60: room for a JIT's first "
+                                                "compile); a target that takes longer fails that case")
+    parser.add_argument("--isolation", choices=("process", "none"), default="process",
+                        help="process (default): the target runs in a worker process, so a hang or a crash fails "
+                             "one case and the run goes on; none: in this process (for a debugger)")
     parser.add_argument("-k", dest="keyword", help="select cases, as pytest -k: substrings of test names "
                                                    "(-k cross_entropy also selects binary_cross_entropy)")
     parser.add_argument("-n", dest="workers", help="pytest-xdist workers (e.g. 2 or auto)")
@@ -70,35 +81,36 @@ def run(argv):
                    "-W", "ignore::pytest.PytestAssertRewriteWarning",
                    "--no-header", f"--conformance-target={args.target}", f"--conformance-device={args.device}",
                    f"--conformance-dtype={args.dtype}", "-o", "console_output_style=count"]
+    pytest_args += [f"--conformance-case-timeout={args.case_timeout}", f"--conformance-isolation={args.isolation}"]
     if args.function:
         pytest_args.append(f"--conformance-function={args.function}")
     if args.keyword:
         pytest_args += ["-k", args.keyword]
     if args.workers:
         pytest_args += ["-n", args.workers]
+    try:
+        reporting.check_writable(args.report_dir, args.json)
+    except OSError as exc:  # before the run, not after it
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return int(pytest.ExitCode.USAGE_ERROR)
     summary = Summary(args.target)
     started_wall, started = time.time(), time.perf_counter()
     code = pytest.main(pytest_args + ["--tb=line", "-rN"] + extra, plugins=[summary])
     duration = time.perf_counter() - started
-    if code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.INTERRUPTED):
+    if code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR):
         return int(code)
 
     writing = time.perf_counter()
     env = reporting.environment(args.target, args.device, args.dtype, args.keyword, args.workers, args.function)
-    report = reporting.build(summary, env, duration, started_wall)
+    report = reporting.build(summary, env, duration, started_wall,
+                             interrupted=code == pytest.ExitCode.INTERRUPTED)
     print()
     print(reporting.render_text(report))
-    totals = report["totals"]
-    print(f"\n{report['environment']['checks']} checks: "
-          + ", ".join(f"{n} {k}" for k, n in totals.items() if n)
-          + f" in {duration:.1f} s; target {args.target}, torch {env['torch']}, numpy {env['numpy']}")
-    if summary.failures:
-        print(f"\n{len(summary.failures)} failed; the first ones:")
-        for test in summary.failures[:10]:
-            print("  " + test)
+    print(f"\ntarget {args.target}, torch {env['torch']}, numpy {env['numpy']}, {duration:.1f} s")
+    print(reporting.render_verdict(report))
     paths = reporting.write(report, args.report_dir, args.json)
     print(f"report written to {', '.join(paths.values())} in {time.perf_counter() - writing:.2f} s")
-    return int(code)
+    return report["verdict"]["exit_code"]
 
 
 if __name__ == "__main__":

@@ -108,12 +108,14 @@ def generate(spec, dtypes=None, devices=("cpu",)):
     return list(cached[1])
 
 
-def _generate(spec, dtypes, devices):
-    dtypes = [d for d in spec.dtypes if dtypes is None or d in dtypes]
+def _generate(spec, selected, devices):
+    # The grid is laid out over all of the spec's dtypes and then filtered, so that a case of a
+    # --dtype selection is the same case, with the same id and data, as in the full grid.
+    dtypes = list(spec.dtypes)
     cases = {}
 
     def add(case):
-        if case.id not in cases and spec.valid(case):
+        if case.id not in cases and (selected is None or case.dtype in selected) and spec.valid(case):
             cases[case.id] = case
 
     for device in devices:
@@ -140,13 +142,21 @@ def all_cases(functions=None, dtypes=None, devices=("cpu",)):
     return out
 
 
+_BY_ID = {}
+
+
 def find(case_id):
     """The case with this id (as printed in a failure), for reproducers."""
     function = case_id.split("(", 1)[0]
     device = "cpu"
     if ", device=" in case_id:
         device = case_id.rsplit(", device=", 1)[1].rstrip(")").strip("'")
-    for case in generate(REGISTRY[function], devices=(device,)):
-        if case.id == case_id:
-            return case
-    raise KeyError(f"no case with id {case_id!r}")
+    if function not in REGISTRY:
+        raise KeyError(f"no case with id {case_id!r}")
+    key = (function, device)
+    if key not in _BY_ID:
+        _BY_ID[key] = {case.id: case for case in generate(REGISTRY[function], devices=(device,))}
+    try:
+        return _BY_ID[key][case_id]
+    except KeyError:
+        raise KeyError(f"no case with id {case_id!r}") from None

@@ -86,7 +86,7 @@ def compare(actual, expected, dtype, tolerance=None, growth=1.0, what="output", 
     >>> compare(np.array([1.0]), np.array([1.0 + 2**-20]), "float32").ok
     True
     >>> c = compare(np.array([1.0, 2.0]), np.array([1.0, 2.1]), "float32")
-    >>> c.ok, c.message.split(" (")[0]
+    >>> c.ok, c.message.split(" (1 of")[0]
     (False, 'output: got 2.0, but should be 2.1 at index (1,)')
     """
     tolerance = tolerance or TOLERANCES[dtype]

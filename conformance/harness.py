@@ -8,6 +8,7 @@ the adapter: the ``_array_*`` functions at the end.
 
 import math
 import shlex
+import traceback
 import warnings
 import zlib
 from dataclasses import dataclass
@@ -28,14 +29,17 @@ LITERAL_LIMIT = 64  # arrays up to this size are printed inline in reproducers
 
 @dataclass
 class Outcome:
-    status: str  # "passed" | "failed" | "skipped"
+    # "passed" | "failed" | "skipped", or a failure of a finer kind: "timeout" (no answer within the
+    # case time limit), "crashed" (the process holding the target died) or "error" (the suite's own
+    # code raised: a defect of the suite, never blamed on the target)
+    status: str
     message: str = ""
     max_ulp: float = 0.0
     max_rel: float = 0.0
 
     @property
     def ok(self):
-        return self.status != "failed"
+        return self.status in ("passed", "skipped")
 
 
 def _skipped(reason):
@@ -43,13 +47,67 @@ def _skipped(reason):
 
 
 def reference_function(name, backward=False):
-    return getattr(reference, name + ("_backward" if backward else ""))
+    fn = getattr(reference, name + ("_backward" if backward else ""))
+
+    def run(*args, **kwargs):
+        # The reference's own floating-point environment, whatever a target did to NumPy's.
+        with np.errstate(all="ignore"):
+            return fn(*args, **kwargs)
+
+    return run
 
 
 def _quiet(fn, *args, **kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # deprecation warnings are checked elsewhere
         return fn(*args, **kwargs)
+
+
+def _in_target(fn, *args, **kwargs):
+    """Call into the target's code (its function, its adapter, autograd through its graph). Global
+    state it changes is put back at once, so the suite's own work after the call runs as usual, and
+    recorded, so that :func:`run_check` fails the case for it."""
+    before = global_state()
+    try:
+        return _quiet(fn, *args, **kwargs)
+    finally:
+        _SIDE_EFFECTS.extend(put_back(before))
+
+
+# Global state a target can change for the cases after it: name -> (read, put back).
+_TINY = torch.tensor([1e-39], dtype=torch.float32)  # a float32 subnormal: zero under flush-denormal mode
+
+
+def _deterministic():
+    return torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+
+
+GLOBAL_STATE = {
+    "grad mode": (torch.is_grad_enabled, torch.set_grad_enabled),
+    "default dtype": (torch.get_default_dtype, torch.set_default_dtype),
+    "deterministic algorithms": (_deterministic, lambda v: torch.use_deterministic_algorithms(v[0], warn_only=v[1])),
+    "flush-denormal mode": (lambda: bool(torch.mul(_TINY, 1.0).item() == 0.0), torch.set_flush_denormal),
+    "anomaly detection": (torch.is_anomaly_enabled, torch.set_anomaly_enabled),
+    "NumPy error state": (np.geterr, lambda v: np.seterr(**v)),
+}
+if hasattr(torch, "get_default_device"):  # torch >= 2.3
+    GLOBAL_STATE["default device"] = (torch.get_default_device, torch.set_default_device)
+_SIDE_EFFECTS = []  # what the target changed during the current check
+
+
+def global_state():
+    return {name: read() for name, (read, _) in GLOBAL_STATE.items()}
+
+
+def put_back(before):
+    """Restore the state ``before``; the changes found, as text."""
+    changed = []
+    for name, (read, restore) in GLOBAL_STATE.items():
+        now = read()
+        if now != before[name]:
+            restore(before[name])
+            changed.append(f"{name} {before[name]!r} -> {now!r}")
+    return changed
 
 
 def _array_text(value, nan, inf):
@@ -152,7 +210,7 @@ def _availability(case, target):
 
 def _call_target(target, case, args, kwargs):
     try:
-        return _quiet(target.function(case.function), *args, **kwargs), None
+        return _in_target(target.function(case.function), *args, **kwargs), None
     except Exception as exc:  # a target that raises fails this case; the run goes on
         return None, f"raised {type(exc).__name__}: {exc}"
 
@@ -166,6 +224,15 @@ def _result_problems(case, out, out_dtype):
     if out.device.type != torch.device(case.device).type:
         problems.append(f"device: got {out.device}, but should be {case.device}")
     return problems
+
+
+def _read_back(tensor, what="output"):
+    """``(float64 values, None)``, or ``(None, why not)`` for a tensor whose values cannot be read
+    (a meta tensor, a subclass that refuses ``.to``)."""
+    try:
+        return to_numpy(tensor), None
+    except Exception as exc:
+        return None, f"{what}: cannot read its values back ({type(exc).__name__}: {exc})"
 
 
 def _fail(problems, case, call, test, target):
@@ -194,10 +261,14 @@ def check_forward(case, target):
     problems = _result_problems(case, out, out_dtype)
     result = None
     if isinstance(out, torch.Tensor):
-        result = compare(to_numpy(out), expected, out_dtype, spec.tolerance(out_dtype), _growth(call),
-                         overflow_ok=_overflow_ok(case))
-        if not result.ok:
-            problems.append(result.message)
+        values, unreadable = _read_back(out)
+        if unreadable:
+            problems.append(unreadable)
+        else:
+            result = compare(values, expected, out_dtype, spec.tolerance(out_dtype), _growth(call),
+                             overflow_ok=_overflow_ok(case))
+            if not result.ok:
+                problems.append(result.message)
     for name, tensor in tensors.items():
         if not torch.equal(bits(tensor), before[name]):
             problems.append(f"input {name!r} was modified in place")
@@ -218,14 +289,19 @@ def autograd_against_reference(case, call, out, leaves, out_dtype):
     ``error`` the message when the backward raised."""
     grad_output = real(case.rng(1), tuple(out.shape), out_dtype)
     try:
-        grads = torch.autograd.grad(out, list(leaves.values()), to_torch(grad_output, out_dtype, case.device),
+        grads = _in_target(torch.autograd.grad, out, list(leaves.values()),
+                           to_torch(grad_output, out_dtype, case.device),
                                     allow_unused=True)
     except Exception as exc:
         return grad_output, None, None, f"backward raised {type(exc).__name__}: {exc}"
     positional, keywords = call.split()
     expected = _quiet(reference_function(case.function, backward=True), grad_output, *positional, **keywords)
-    actual = {name: np.zeros(leaf.shape) if grad is None else to_numpy(grad)
-              for (name, leaf), grad in zip(leaves.items(), grads, strict=True)}
+    actual = {}
+    for (name, leaf), grad in zip(leaves.items(), grads, strict=True):
+        values, unreadable = (np.zeros(leaf.shape), None) if grad is None else _read_back(grad, f"grad of {name}")
+        if unreadable:
+            return grad_output, None, None, unreadable
+        actual[name] = values
     return grad_output, actual, expected, None
 
 
@@ -334,7 +410,7 @@ def check_error(instance, target):
     where = (f"\ncall: {describe_call(instance.function, call, 'float32')}"
              f"\nrerun: {rerun_command(f'test_conformance::test_error[{instance.id}]', target, instance.device)}")
     try:
-        _quiet(target.function(instance.function), *args, **kwargs)
+        _in_target(target.function(instance.function), *args, **kwargs)
     except Exception as exc:
         if isinstance(exc, expected):
             return Outcome("passed")
@@ -435,7 +511,7 @@ def _array_forward(case, target):
               if isinstance(call.args[n], np.ndarray)}
     before = {n: adapter.snapshot(v) for n, v in arrays.items()}
     try:
-        out = _quiet(adapter.call, _array_wrapped(target, case.function, call), args, kwargs)
+        out = _in_target(adapter.call, _array_wrapped(target, case.function, call), args, kwargs)
     except Exception as exc:
         return Outcome("failed", _fail([f"raised {type(exc).__name__}: {exc}"], case, call, "forward", target))
     problems = _array_result_problems(adapter, out, out_dtype)
@@ -464,11 +540,11 @@ def _array_gradients(target, case, call, args, kwargs, grad_args, grad_output):
         def port(*a, **k):
             return backward(grad_output, *a, **k)
 
-        grads = _quiet(adapter.call, _array_wrapped(target, case.function, call, port), args, kwargs)
+        grads = _in_target(adapter.call, _array_wrapped(target, case.function, call, port), args, kwargs)
         back = {v: k for k, v in signature.rename.items()}
         return {back.get(k, k): v for k, v in dict(grads).items()}
     by_name = dict(zip(call.args, list(args) + list(kwargs.values()), strict=True))  # every argument by name
-    grads = _quiet(adapter.gradients, _array_wrapped(target, case.function, call), (), by_name,
+    grads = _in_target(adapter.gradients, _array_wrapped(target, case.function, call), (), by_name,
                    grad_args, grad_output)
     return None if grads is None else dict(grads)
 
@@ -539,10 +615,50 @@ def _array_error(instance, target):
              f"\nrerun: {rerun_command(f'test_conformance::test_error[{instance.id}]', target)}")
     accepted = adapter.accepted_exceptions(expected)
     try:
-        _quiet(adapter.call, _array_wrapped(target, instance.function, call), args, kwargs)
+        _in_target(adapter.call, _array_wrapped(target, instance.function, call), args, kwargs)
     except Exception as exc:
         if isinstance(exc, accepted):
             return Outcome("passed")
         names = " or ".join(c.__name__ for c in accepted)
         return Outcome("failed", f"raised {type(exc).__name__}: {exc}, but should raise {names}{where}")
     return Outcome("failed", f"did not raise, but should raise {expected.__name__}{where}")
+
+
+# --- one check, as the test runs it: the global state a target can change is put back --------
+
+
+def run_check(check, item, target):
+    """``CHECKS[check](item, target)``, judged as one case: a change of global state by the target
+    fails it, naming what changed, and is put back, so the cases after it are never blamed; an
+    exception of the suite's own code is an ``"error"`` outcome, not the target's failure."""
+    _SIDE_EFFECTS.clear()
+    before = global_state()
+    try:
+        outcome = CHECKS[check](item, target)
+    except Exception:
+        outcome = Outcome("error", f"the suite itself raised while checking {item.id}:\n{traceback.format_exc()}")
+    changed = list(dict.fromkeys(_SIDE_EFFECTS + put_back(before)))
+    if changed:
+        side_effect = f"the target changed global state (put back for the next case): {'; '.join(changed)}"
+        if outcome.status in ("passed", "skipped"):
+            return Outcome("failed", f"{side_effect}\n{reproduction(check, item, target)}")
+        outcome.message = f"{side_effect}\n{outcome.message}"
+    return outcome
+
+
+def reproduction(check, item, target):
+    """The ``call:`` and ``rerun:`` lines of one check, without running it."""
+    if check != "error":
+        return reproducer(item, item.spec.sample(item.rng(), item), check, target)
+    adapter = getattr(target, "adapter", None)
+    dtype = "float32" if adapter is None or "float32" in adapter.dtype_names else adapter.dtype_names[0]
+    if adapter is None:
+        label, call = "call", describe_call(item.function, item.call(), dtype)
+    else:
+        label = f"call (through the adapter {adapter.name!r})"
+        call = describe_array_call(item.function, item.call(), dtype)
+    rerun = rerun_command(f"test_conformance::test_error[{item.id}]", target, item.device)
+    return f"{label}: {call}\nrerun: {rerun}"
+
+
+CHECKS = {"forward": check_forward, "backward": check_backward, "error": check_error}

@@ -51,6 +51,15 @@ OPTIONS = (
     ("--dtype", dict(dest="conformance_dtype", metavar="DTYPES", default=os.environ.get("CONFORMANCE_DTYPE", "all"),
                      help="comma-separated dtypes (float64,float32,float16,bfloat16) or 'all'; "
                           "env CONFORMANCE_DTYPE")),
+    ("--case-timeout", dict(dest="conformance_case_timeout", type=float, metavar="SECONDS",
+                            default=float(os.environ.get("CONFORMANCE_CASE_TIMEOUT", 60)),
+                            help="time limit of one check; a target that takes longer is killed and the case "
+                                 "ends as timeout (default 60, room for a JIT's first compile; env "
+                                 "CONFORMANCE_CASE_TIMEOUT)")),
+    ("--isolation", dict(dest="conformance_isolation", choices=("process", "none"),
+                         default=os.environ.get("CONFORMANCE_ISOLATION", "process"),
+                         help="process (default): the target runs in a worker process, so a hang or a crash "
+                              "fails one case and the run goes on; none: in the test process (for a debugger)")),
     ("--function", dict(dest="conformance_function", metavar="NAME[,NAME...]",
                         default=os.environ.get("CONFORMANCE_FUNCTION") or None,
                         help="check only these functions, by exact name (-k matches substrings: -k "
@@ -402,3 +411,18 @@ def load_target(config):
 @pytest.fixture(scope="session")
 def target(request):
     return load_target(request.config)
+
+
+@pytest.fixture(scope="session")
+def checker(request, target):
+    """Runs one check of the conformance tests: in a worker process holding the target
+    (``--isolation process``, the default) or in this process."""
+    from .isolation import InProcess, Isolated
+
+    config = request.config
+    if option(config, "isolation") == "none":
+        runner = InProcess(target)
+    else:
+        runner = Isolated(option(config, "target"), str(config.invocation_params.dir), option(config, "case_timeout"))
+    yield runner
+    runner.close()

@@ -1,12 +1,11 @@
 """The conformance tests: every generated case, forward and backward, and every error case.
 
-Each test delegates to ``conformance.harness``; see README "Reading a failure". The worst
+Each test delegates to ``conformance.harness`` through the ``checker`` fixture, which runs the check in
+a worker process holding the target (``conformance.isolation``); see README "Reading a failure". The worst
 error in ULPs and in relative terms is recorded as test properties for ``python -m conformance``'s summary.
 """
 
 import pytest
-
-from conformance.harness import check_backward, check_error, check_forward
 
 
 def _report(outcome, record_property):
@@ -16,17 +15,19 @@ def _report(outcome, record_property):
         record_property("max_rel", outcome.max_rel)
     if outcome.status == "skipped":
         pytest.skip(outcome.message)
-    if outcome.status == "failed":
+    if outcome.status != "passed":
+        if outcome.status != "failed":
+            record_property("status", outcome.status)  # timeout, crashed or error: a failure of its own kind
         pytest.fail(outcome.message, pytrace=False)
 
 
-def test_forward(case, target, record_property):
-    _report(check_forward(case, target), record_property)
+def test_forward(case, checker, record_property):
+    _report(checker.run("forward", case), record_property)
 
 
-def test_backward(case, target, record_property):
-    _report(check_backward(case, target), record_property)
+def test_backward(case, checker, record_property):
+    _report(checker.run("backward", case), record_property)
 
 
-def test_error(error_instance, target, record_property):
-    _report(check_error(error_instance, target), record_property)
+def test_error(error_instance, checker, record_property):
+    _report(checker.run("error", error_instance), record_property)

@@ -71,7 +71,7 @@ def perturb(value):
     x = np.array(value)
     with np.errstate(over="ignore", invalid="ignore"):
         exact = x == x.astype(np.float32)
-        moved = np.where(exact, x, x * (1 + STEPS[x.view(np.uint64) % len(STEPS)]))
+        moved = np.where(exact, x, x * (1 + STEPS[x.view(np.uint64) % np.uint64(len(STEPS))]))
     return moved if isinstance(value, np.ndarray) else moved[()]
 
 

@@ -1,0 +1,181 @@
+"""Checks run where a target cannot take the run down with it.
+
+The target lives in a worker process. The test process sends it one check at a time (the check's
+name and the case's id) and waits for the :class:`~conformance.harness.Outcome`, at most the case
+time limit. A hang inside native code (a C call that never returns, a mutex deadlock in an abort
+handler) cannot be interrupted by anything running in the process that hangs; a segfault, an abort,
+a SIGFPE or a CUDA device-side assert ends that process. So the test process decides: a worker
+that does not answer in time is killed and the case is ``"timeout"``; a worker that dies is a
+``"crashed"`` case, with the signal, the call, the rerun line and the last lines the worker wrote
+(Python's faulthandler prints where it died). The next case starts a fresh worker, so a crash costs
+one process start and everything else costs a message over a pipe.
+"""
+
+import faulthandler
+import multiprocessing
+import os
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from types import SimpleNamespace
+
+from .harness import Outcome
+
+START_TIMEOUT = 120.0  # importing torch and a framework, loading the target
+# A function that timed out this often has its further cases skipped as not run: each timeout costs
+# the time limit and a process start, and a function that always hangs would take hours.
+MAX_TIMEOUTS = 2
+OUTPUT_SHOWN = 3000  # characters of the worker's output quoted after a crash
+
+
+def _serve(connection, target_spec, base, log_path):
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the test process's to handle
+    log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    sys.stdout = os.fdopen(1, "w", buffering=1, closefd=False)
+    sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
+    faulthandler.enable(file=sys.stderr, all_threads=True)
+    import torch
+
+    from . import harness
+    from .cases import find
+    from .targets import load
+
+    torch.set_num_threads(1)  # tiny cases: threads only add overhead and oversubscribe parallel workers
+    try:
+        target = load(target_spec, base)
+    except Exception as exc:
+        connection.send(("error", f"{type(exc).__name__}: {exc}"))
+        return
+    adapter = getattr(target, "adapter", None)
+    connection.send(("ready", (target.name, None if adapter is None else (adapter.name, tuple(adapter.dtype_names)))))
+    while True:
+        request = connection.recv()
+        if request is None:
+            return
+        check, key = request
+        try:
+            item = find(key) if isinstance(key, str) else key
+        except Exception:  # the suite's defect, not the target's: never reported as a crash
+            connection.send(harness.Outcome("error", f"the worker cannot find {key}:\n{traceback.format_exc()}"))
+            continue
+        connection.send(harness.run_check(check, item, target))
+
+
+class Isolated:
+    """Runs checks in a worker process holding the target; see the module docstring."""
+
+    def __init__(self, target_spec, base=None, timeout=60.0):
+        self.target_spec, self.base, self.timeout = target_spec, base, timeout
+        self.process = self.connection = self.info = None
+        self.log = tempfile.NamedTemporaryFile(prefix="conformance-worker-", suffix=".log", delete=False)
+        self.log.close()
+        self.starts = 0
+        self.timeouts = {}  # function -> cases that timed out
+
+    def _start(self):
+        context = multiprocessing.get_context("spawn")  # fork would copy torch's thread pools mid-use
+        self.connection, child = context.Pipe()
+        self.process = context.Process(target=_serve, args=(child, self.target_spec, self.base, self.log.name),
+                                       daemon=True, name="conformance-target")
+        self.process.start()
+        child.close()
+        self.starts += 1
+        if not self.connection.poll(START_TIMEOUT):
+            self.stop()
+            raise RuntimeError(f"the worker holding the target did not start within {START_TIMEOUT:.0f} s")
+        try:
+            kind, value = self.connection.recv()
+        except EOFError:
+            code = self._reap()
+            raise RuntimeError(f"the worker holding the target {_death(code)} while loading it") from None
+        if kind == "error":
+            self.stop()
+            raise RuntimeError(f"the worker could not load the target: {value}")
+        name, adapter = value
+        self.info = SimpleNamespace(name=name, adapter=None if adapter is None else
+                                    SimpleNamespace(name=adapter[0], dtype_names=adapter[1]))
+
+    def run(self, check, item):
+        """The outcome of ``check`` (forward, backward or error) on ``item`` (a case or an error instance)."""
+        timeouts = self.timeouts.get(item.function, 0)
+        if timeouts >= MAX_TIMEOUTS:
+            return Outcome("skipped", f"not run: {item.function} timed out in {timeouts} cases already "
+                                      "(those cases fail the run)")
+        if self.process is None or not self.process.is_alive():
+            self._start()
+        offset = os.path.getsize(self.log.name)
+        started = time.monotonic()
+        self.connection.send((check, item.id if check != "error" else item))
+        if not self.connection.poll(self.timeout):
+            self.stop()
+            self.timeouts[item.function] = timeouts + 1
+            return self._lost("timeout", f"timed out after {self.timeout:g} s", check, item, offset)
+        try:
+            return self.connection.recv()
+        except (EOFError, OSError):
+            code = self._reap()
+            elapsed = time.monotonic() - started
+            return self._lost("crashed", f"target {_death(code)} after {elapsed:.2f} s", check, item, offset)
+
+    def _lost(self, status, what, check, item, offset):
+        from .harness import reproduction
+
+        with open(self.log.name, errors="replace") as f:
+            f.seek(offset)
+            output = f.read().strip()
+        message = f"{what} in {item.id}\n{reproduction(check, item, self.info)}"
+        if output:
+            message += f"\nlast output of the worker:\n{output[-OUTPUT_SHOWN:]}"
+        return Outcome(status, message)
+
+    def _reap(self):
+        self.process.join(5)
+        code = self.process.exitcode
+        self.process = None
+        return code
+
+    def stop(self):
+        if self.process is not None:
+            if self.process.is_alive():
+                self.process.kill()
+            self._reap()
+
+    def close(self):
+        if self.process is not None and self.process.is_alive():
+            try:
+                self.connection.send(None)
+            except OSError:
+                pass
+        self.stop()
+        os.unlink(self.log.name)
+
+
+def _death(exitcode):
+    if exitcode is None:
+        return "did not exit"
+    if exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = "unknown signal"
+        return f"crashed (signal {-exitcode}, {name})"
+    return f"exited with code {exitcode}"
+
+
+class InProcess:
+    """The same checks in the test process itself (``--isolation none``): for debuggers."""
+
+    def __init__(self, target):
+        self.target = target
+
+    def run(self, check, item):
+        from .harness import run_check
+
+        return run_check(check, item, self.target)
+
+    def close(self):
+        pass
