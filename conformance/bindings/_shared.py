@@ -1,0 +1,205 @@
+"""What every binding shares: the table entry (:class:`Binding`), the one reduction a binding may
+apply (:func:`reduce`), and the layout moves (class axis, unit axis, lengths as paddings).
+
+Nothing here computes a loss. A binding maps torch's names, axes and options onto a framework's
+own public loss function; the framework computes, and the suite judges what it computes.
+"""
+
+import importlib
+from dataclasses import dataclass, field
+
+from ..adapters import Signature
+
+# The reductions this module applies for a framework that returns per-element losses only:
+# the plain sum and mean (torch's 'mean' with no weight and nothing ignored).
+PLAIN = ("none", "mean", "sum")
+
+
+def reduce(losses, reduction):
+    """torch's ``reduction`` over per-element ``losses``, with the framework's own ``sum``/``mean``
+    methods. The one reduction of all bindings: anything else (a weighted mean, ``batchmean``, a
+    mean over target lengths) is loss code and is skipped as "not provided by target"."""
+    if reduction == "none":
+        return losses
+    if reduction == "sum":
+        return losses.sum()
+    if reduction == "mean":
+        return losses.mean()
+    raise AssertionError(f"{reduction!r} reached reduce(); Binding.unsupported skips it")
+
+
+@dataclass(frozen=True)
+class Unmapped:
+    """A torch function the framework does not provide, and why (a row of a binding's table)."""
+
+    reason: str
+
+
+@dataclass
+class Binding(Signature):
+    """One row of a binding's table (made by :func:`bind`): the torch function served by the
+    framework function ``function`` (a dotted path, ``"optax.losses.ctc_loss"``, ``"tinygrad.Tensor.nll_loss"`` for a
+    method, called with the tensor as its first argument), and how torch's arguments map onto it.
+
+    ``function`` may be a dict ``{label: path}`` when torch's one function is several of the
+    framework's (index or probability targets); ``choose(values)`` then returns the label, from the
+    call's torch-named values. Beyond :class:`conformance.adapters.Signature` (``rename``,
+    ``positional``, ``drop``, ``convert``, ``output``):
+
+    * ``only``: torch option -> the values the framework provides; a case with another value is
+      skipped as "not provided by target" (``drop`` does the same for options not passed at all).
+    * ``fixed``: framework argument -> a value, or ``f(values)`` of the call's torch-named values
+      (an axis from the input's rank, paddings from lengths).
+    * ``consumed``: torch arguments that only feed ``fixed`` and are not passed themselves.
+    * ``result``: ``f(out, values)``, the framework's result in torch's layout when that depends on
+      the call (an unbatched call given to the framework as a batch of one).
+    * ``reduced``: the framework returns per-element losses; torch's ``reduction`` is applied by
+      :func:`reduce` (only ``"none"``, ``"mean"``, ``"sum"``; other values skip).
+    * ``note``: what the table shows beside the function (a layout move, an identity used).
+    """
+
+    function: object = None
+    choose: object = None
+    only: dict = field(default_factory=dict)
+    fixed: dict = field(default_factory=dict)
+    consumed: tuple = ()
+    result: object = None
+    reduced: bool = False
+    note: str = ""
+
+    def functions(self):
+        """``{label: dotted path}`` of the framework functions this row calls."""
+        return dict(self.function) if isinstance(self.function, dict) else {"": self.function}
+
+    def framework(self):
+        return " / ".join(self.functions().values())
+
+    def resolve(self, label=""):
+        return resolve(self.functions()[label])
+
+    def unsupported(self, torch_kwargs):
+        restricted = {name: (value,) for name, value in self.drop.items()} | dict(self.only)
+        if self.reduced:
+            restricted["reduction"] = tuple(v for v in restricted.get("reduction", PLAIN) if v in PLAIN)
+        for option, allowed in restricted.items():
+            if option not in torch_kwargs:
+                continue
+            value = torch_kwargs[option]
+            if any(_same(value, a) for a in allowed):
+                continue
+            shown = f"{option!r} argument" if hasattr(value, "shape") else f"{option}={value!r}"
+            if option == "reduction" and self.reduced:
+                why = f"{self.framework()} returns per-element losses, and the binding applies only the plain " \
+                      f"{' / '.join(repr(r) for r in allowed)}"
+            else:
+                why = f"{self.framework()} has no {shown}; only " + \
+                      ", ".join(f"{option}={a!r}" for a in allowed) + " is checked"
+            return f"not provided by target: {why}"
+        return None
+
+    def wrap(self, fn, torch_names, positional):
+        """The framework function behind torch's calling convention."""
+
+        def wrapped(*args, **kwargs):
+            values = dict(zip(torch_names[: len(args)], args, strict=True))
+            values.update(kwargs)
+            call = fn if self.choose is None else self.resolve(self.choose(values))
+            reduction = values.get("reduction") if self.reduced else None
+            port = {}
+            for name, value in values.items():
+                if name in self.drop or name in self.consumed or (self.reduced and name == "reduction"):
+                    continue
+                if name in self.convert and value is not None:
+                    value = self.convert[name](value)
+                port[self.rename.get(name, name)] = value
+            for name, value in self.fixed.items():
+                port[name] = value(values) if callable(value) else value
+            order = self.positional
+            if order is None:
+                order = [self.rename.get(n, n) for n in torch_names[:positional]
+                         if n not in self.drop and n not in self.consumed]
+            out = call(*[port.pop(n) for n in order], **port)
+            if self.output is not None:
+                out = self.output(out)
+            if self.result is not None:
+                out = self.result(out, values)
+            return reduce(out, reduction) if self.reduced else out
+
+        return wrapped
+
+
+def bind(function, **arguments):
+    """The :class:`Binding` of torch's function to the framework's ``function`` (a dotted path, or
+    ``{label: path}``), with the argument mappings as keywords."""
+    return Binding(function=function, **arguments)
+
+
+def _same(a, b):
+    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
+        return True
+    return a is b or (not hasattr(a, "shape") and not hasattr(b, "shape") and a == b)
+
+
+def resolve(path):
+    """The object a dotted path names: the longest importable module prefix, then attributes."""
+    parts = path.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        for attribute in parts[i:]:
+            obj = getattr(obj, attribute)
+        return obj
+    raise ImportError(f"cannot import {path}")
+
+
+def table(mapping):
+    """``(ARGUMENTS, functions)`` of a binding's ``MAPPING``: the :class:`Binding` rows, and each
+    mapped torch name bound to its framework function (the module attributes the suite calls)."""
+    from ..registry import REGISTRY
+
+    unknown = set(mapping) - set(REGISTRY)
+    missing = set(REGISTRY) - set(mapping)
+    if unknown or missing:
+        raise ValueError(f"MAPPING must list every registry function once: unknown {sorted(unknown)}, "
+                         f"missing {sorted(missing)}")
+    arguments = {name: row for name, row in mapping.items() if isinstance(row, Binding)}
+    return arguments, {name: row.resolve(next(iter(row.functions()))) for name, row in arguments.items()}
+
+
+# Layout moves: the same numbers, in the framework's arrangement.
+
+
+def class_axis(x):
+    """torch's class axis: 0 for an unbatched ``(C,)`` input, else 1."""
+    return 0 if x.ndim == 1 else 1
+
+
+def softmax_dim(dim, ndim):
+    """The axis torch's ``softmax(input, dim=None)`` uses (its legacy implicit dim)."""
+    if dim is not None:
+        return dim
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def is_floating(x):
+    return "float" in str(x.dtype)
+
+
+def padded_targets(np, targets, target_lengths):
+    """torch's CTC ``targets`` (padded ``(N, S)``, concatenated ``(sum(target_lengths),)`` or one
+    unbatched ``(S,)``) as a padded ``(N, S)`` NumPy array and the ``(N,)`` lengths."""
+    lengths = np.asarray(target_lengths).reshape(-1).astype(np.int64)
+    targets = np.asarray(targets)
+    if targets.ndim == 2:
+        return targets, lengths
+    if lengths.size == 1 and targets.size >= lengths[0]:
+        return targets.reshape(1, -1), lengths
+    width = max(int(lengths.max(initial=0)), 1)
+    padded = np.zeros((lengths.size, width), dtype=targets.dtype)
+    start = 0
+    for i, k in enumerate(lengths):
+        padded[i, :k] = targets[start:start + k]
+        start += k
+    return padded, lengths
