@@ -55,7 +55,8 @@ def run(argv):
     parser = argparse.ArgumentParser(prog="python -m conformance", description=__doc__.split("\n\n")[0])
     parser.add_argument("--target", default=os.environ.get("CONFORMANCE_TARGET", "torch.nn.functional"),
                         help="module name or .py file under test (default torch.nn.functional)")
-    parser.add_argument("--device", default=os.environ.get("CONFORMANCE_DEVICE", "cpu"), choices=("cpu", "cuda", "all"))
+    parser.add_argument("--device", default=os.environ.get("CONFORMANCE_DEVICE", "cpu"),
+                        help="comma-separated devices torch names (cpu, cuda, cuda:1, xpu, mps, ...) or all")
     parser.add_argument("--dtype", default=os.environ.get("CONFORMANCE_DTYPE", "all"),
                         help="comma-separated dtypes (float64,float32,float16,bfloat16) or 'all'")
     parser.add_argument("--function", default=os.environ.get("CONFORMANCE_FUNCTION"),

@@ -11,6 +11,7 @@ that does not answer in time is killed and the case is ``"timeout"``; a worker t
 one process start and everything else costs a message over a pipe.
 """
 
+import collections
 import faulthandler
 import multiprocessing
 import os
@@ -62,19 +63,38 @@ def _serve(connection, target_spec, base, log_path):
         except Exception:  # the suite's defect, not the target's: never reported as a crash
             connection.send(harness.Outcome("error", f"the worker cannot find {key}:\n{traceback.format_exc()}"))
             continue
+        sys.stdout.write(f"{MARK}{check} {item.id}\n")  # line-buffered: in the log before the check runs
         connection.send(harness.run_check(check, item, target))
 
 
-class Isolated:
-    """Runs checks in a worker process holding the target; see the module docstring."""
+MARK = "\x1e--- "  # starts the worker's output for one request, so a crash quotes only its own
 
-    def __init__(self, target_spec, base=None, timeout=60.0):
-        self.target_spec, self.base, self.timeout = target_spec, base, timeout
+
+class Isolated:
+    """Runs checks in a worker process holding the target; see the module docstring.
+
+    Requests are pipelined: :meth:`expect` tells which checks come next (the run's order), and up to
+    ``depth`` of them are sent ahead, so the worker computes while pytest does its bookkeeping for
+    the test before. The worker answers in order, so the first unanswered request is the one it is
+    working on: that is the case a timeout or a crash is charged to, and the others are sent again
+    to the fresh worker."""
+
+    def __init__(self, target_spec, base=None, timeout=60.0, depth=8):
+        self.target_spec, self.base, self.timeout, self.depth = target_spec, base, timeout, depth
         self.process = self.connection = self.info = None
         self.log = tempfile.NamedTemporaryFile(prefix="conformance-worker-", suffix=".log", delete=False)
         self.log.close()
         self.starts = 0
         self.timeouts = {}  # function -> cases that timed out
+        self.upcoming, self.position = [], {}  # the run's (check, item) in order; key -> index
+        self.sent = collections.deque()  # (key, check, item) sent and not answered, in order
+        self.answers = {}  # key -> Outcome received ahead of its test
+        self.started = 0.0  # when the worker began the head of ``sent``, at the latest
+
+    def expect(self, checks):
+        """The (check, item) pairs the run will ask for, in order (for sending ahead)."""
+        self.upcoming = list(checks)
+        self.position = {_key(check, item): i for i, (check, item) in enumerate(self.upcoming)}
 
     def _start(self):
         context = multiprocessing.get_context("spawn")  # fork would copy torch's thread pools mid-use
@@ -99,38 +119,73 @@ class Isolated:
         self.info = SimpleNamespace(name=name, adapter=None if adapter is None else
                                     SimpleNamespace(name=adapter[0], dtype_names=adapter[1]))
 
-    def run(self, check, item):
-        """The outcome of ``check`` (forward, backward or error) on ``item`` (a case or an error instance)."""
-        timeouts = self.timeouts.get(item.function, 0)
-        if timeouts >= MAX_TIMEOUTS:
-            return Outcome("skipped", f"not run: {item.function} timed out in {timeouts} cases already "
-                                      "(those cases fail the run)")
+    def _send(self, check, item):
         if self.process is None or not self.process.is_alive():
             self._start()
-        offset = os.path.getsize(self.log.name)
-        started = time.monotonic()
+        if not self.sent:
+            self.started = time.monotonic()
         self.connection.send((check, item.id if check != "error" else item))
-        if not self.connection.poll(self.timeout):
-            self.stop()
-            self.timeouts[item.function] = timeouts + 1
-            return self._lost("timeout", f"timed out after {self.timeout:g} s", check, item, offset)
-        try:
-            return self.connection.recv()
-        except (EOFError, OSError):
-            code = self._reap()
-            elapsed = time.monotonic() - started
-            return self._lost("crashed", f"target {_death(code)} after {elapsed:.2f} s", check, item, offset)
+        self.sent.append((_key(check, item), check, item))
 
-    def _lost(self, status, what, check, item, offset):
+    def _send_ahead(self, key):
+        index = self.position.get(key)
+        if index is None:
+            return
+        waiting = {k for k, _, _ in self.sent} | set(self.answers)
+        for check, item in self.upcoming[index + 1: index + 1 + self.depth]:
+            if len(self.sent) > self.depth:
+                break
+            other = _key(check, item)
+            if other not in waiting and self.timeouts.get(item.function, 0) < MAX_TIMEOUTS:
+                self._send(check, item)
+
+    def run(self, check, item):
+        """The outcome of ``check`` (forward, backward or error) on ``item`` (a case or an error instance)."""
+        key = _key(check, item)
+        timeouts = self.timeouts.get(item.function, 0)
+        if timeouts >= MAX_TIMEOUTS and key not in self.answers:
+            self._forget(key)
+            return Outcome("skipped", f"not run: {item.function} timed out in {timeouts} cases already "
+                                      "(those cases fail the run)")
+        if key not in self.answers and all(k != key for k, _, _ in self.sent):
+            self._send(check, item)
+        self._send_ahead(key)
+        while key not in self.answers:
+            self._receive()
+        return self.answers.pop(key)
+
+    def _forget(self, key):
+        self.answers.pop(key, None)
+
+    def _receive(self):
+        """Wait for the answer to the head of ``sent``; a timeout or a crash answers it instead."""
+        head_key, check, item = self.sent[0]
+        remaining = self.started + self.timeout - time.monotonic()
+        if not self.connection.poll(max(remaining, 0.0)):
+            self.stop()
+            self.timeouts[item.function] = self.timeouts.get(item.function, 0) + 1
+            self._lose(head_key, "timeout", f"timed out after {self.timeout:g} s", check, item)
+            return
+        try:
+            outcome = self.connection.recv()
+        except (EOFError, OSError):
+            elapsed = time.monotonic() - self.started
+            self._lose(head_key, "crashed", f"target {_death(self._reap())} after {elapsed:.2f} s", check, item)
+            return
+        self.sent.popleft()
+        self.started = time.monotonic()
+        self.answers[head_key] = outcome
+
+    def _lose(self, key, status, what, check, item):
+        """Answer the head request with ``status``; the requests behind it go to the next worker."""
         from .harness import reproduction
 
-        with open(self.log.name, errors="replace") as f:
-            f.seek(offset)
-            output = f.read().strip()
+        self.sent.clear()  # the worker is gone: nothing sent to it will be answered
+        output = _own_output(self.log.name, key)
         message = f"{what} in {item.id}\n{reproduction(check, item, self.info)}"
         if output:
             message += f"\nlast output of the worker:\n{output[-OUTPUT_SHOWN:]}"
-        return Outcome(status, message)
+        self.answers[key] = Outcome(status, message)
 
     def _reap(self):
         self.process.join(5)
@@ -152,6 +207,19 @@ class Isolated:
                 pass
         self.stop()
         os.unlink(self.log.name)
+
+
+def _key(check, item):
+    return f"{check} {item.id}"
+
+
+def _own_output(path, key):
+    """What the worker wrote after it began the request ``key``."""
+    with open(path, "rb") as f:
+        f.seek(max(os.path.getsize(path) - 10**6, 0))
+        text = f.read().decode(errors="replace")
+    start = text.rfind(MARK + key + "\n")
+    return text[start + len(MARK) + len(key) + 1:].strip() if start >= 0 else ""
 
 
 def _death(exitcode):

@@ -35,7 +35,7 @@ from .dtypes import FLOAT_DTYPES
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_TARGET = "torch.nn.functional"
-DEVICES = {"cpu": ("cpu",), "cuda": ("cuda",), "all": ("cpu", "cuda")}
+ALL_DEVICES = ("cpu", "cuda")  # --device all
 TESTS = {"test_forward": "forward", "test_backward": "backward", "test_error": "error"}
 PROFILES = ("quick", "thorough")  # Hypothesis profiles registered by conformance.properties
 
@@ -45,9 +45,10 @@ OPTIONS = (
                       default=os.environ.get("CONFORMANCE_TARGET", DEFAULT_TARGET),
                       help="module name or .py file implementing torch.nn.functional's losses (default: "
                            "torch.nn.functional; env CONFORMANCE_TARGET). Write a path as --target=PATH.")),
-    ("--device", dict(dest="conformance_device", choices=sorted(DEVICES),
-                      default=os.environ.get("CONFORMANCE_DEVICE", "cpu"),
-                      help="device to run the cases on: cpu (default), cuda or all; env CONFORMANCE_DEVICE")),
+    ("--device", dict(dest="conformance_device", metavar="DEVICES", default=os.environ.get("CONFORMANCE_DEVICE", "cpu"),
+                      help="comma-separated devices to run the cases on, any that torch names (cpu, cuda, cuda:1, "
+                           "xpu, mps, a privateuse1 backend), or all (cpu and cuda); default cpu; one that is not "
+                           "available skips with the reason; env CONFORMANCE_DEVICE")),
     ("--dtype", dict(dest="conformance_dtype", metavar="DTYPES", default=os.environ.get("CONFORMANCE_DTYPE", "all"),
                      help="comma-separated dtypes (float64,float32,float16,bfloat16) or 'all'; "
                           "env CONFORMANCE_DTYPE")),
@@ -118,7 +119,8 @@ def option(config, name):
 @pytest.hookimpl(tryfirst=True)  # before Hypothesis loads --hypothesis-profile, before logging registers
 def pytest_configure(config):
     _check_target_spelling(config)
-    selected_dtypes(config), selected_functions(config)  # a bad value is a usage error before collection
+    # A bad value is a usage error before collection.
+    selected_dtypes(config), selected_functions(config), selected_devices(config)
     if getattr(config.option, "hypothesis_profile", None) in PROFILES:
         import conformance.properties  # noqa: F401  (registers the profiles Hypothesis is asked to load)
     if _runs_only_the_suite(config):
@@ -199,7 +201,20 @@ def selected_dtypes(config):
 
 
 def selected_devices(config):
-    return DEVICES[option(config, "device")]
+    value = option(config, "device")
+    if value == "all":
+        return ALL_DEVICES
+    devices = tuple(dict.fromkeys(d.strip() for d in value.split(",") if d.strip()))
+    if devices == ("cpu",):
+        return devices
+    import torch
+
+    for device in devices:
+        try:
+            torch.device(device)
+        except (RuntimeError, ValueError) as exc:
+            raise pytest.UsageError(f"--device: {device!r} is not a device torch knows ({exc})") from None
+    return devices
 
 
 def selected_functions(config):
@@ -283,12 +298,25 @@ def _node_ids(config, module_path, function_name):
     return None if whole or not ids else ids
 
 
+def inherits_torch_divergences(config):
+    """torch.nn.functional, or a torch-derived target (torch.compile, torch._refs, a device) that
+    declares ``INHERITS_TORCH_DIVERGENCES = True``: torch's known divergences are its own, shown as
+    xfails. A port written from the spec declares nothing and is held to the documented value."""
+    if is_torch_functional(config):
+        return True
+    try:
+        target = load_target(config)
+    except pytest.UsageError:
+        return False  # reported once, when the items are collected
+    return bool(getattr(target.module, "INHERITS_TORCH_DIVERGENCES", False))
+
+
 def _divergences(config):
     cache = config.stash.setdefault(_DIVERGENCES, {})
     if "entries" not in cache:
         from .divergences import load
 
-        cache["entries"] = load() if is_torch_functional(config) else []
+        cache["entries"] = load() if inherits_torch_divergences(config) else []
         cache["used"], cache["functions"] = set(), set()
     return cache
 
@@ -413,6 +441,17 @@ def target(request):
     return load_target(request.config)
 
 
+def _checks_in_order(items):
+    checks = []
+    for item in items:
+        check = TESTS.get(getattr(item, "originalname", ""))
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        param = params.get("case", params.get("error_instance"))
+        if check and param is not None and _ours(item):
+            checks.append((check, param))
+    return checks
+
+
 @pytest.fixture(scope="session")
 def checker(request, target):
     """Runs one check of the conformance tests: in a worker process holding the target
@@ -424,5 +463,7 @@ def checker(request, target):
         runner = InProcess(target)
     else:
         runner = Isolated(option(config, "target"), str(config.invocation_params.dir), option(config, "case_timeout"))
+        if not hasattr(config, "workerinput"):  # an xdist worker learns its tests one at a time
+            runner.expect(_checks_in_order(request.session.items))
     yield runner
     runner.close()

@@ -31,6 +31,8 @@ def _strikes(input):
 
 def softmax(input, dim=None, _stacklevel=3, dtype=None):
     if _strikes(input):
+        if os.environ.get("MISBEHAVING_HANGING"):  # tells a test that the hang has begun
+            open(os.environ["MISBEHAVING_HANGING"], "w").close()
         time.sleep(10**6)  # a hang in Python
     return F.softmax(input, dim, _stacklevel, dtype)
 
