@@ -22,6 +22,8 @@ Examples::
     python -m conformance --function nll_loss,cross_entropy  # exact function names
     python -m conformance export --out golden/                # golden vectors for any language
     python -m conformance verify golden/                      # an export against its checksums
+    python -m conformance --target my_port.py --baseline known.json   # fail only on a regression
+    python -m conformance diff old.json new.json              # which checks changed status
 """
 
 import argparse
@@ -44,6 +46,10 @@ def main(argv=None):
         from . import export
 
         return export.main(argv[1:])
+    if argv[:1] == ["diff"]:  # python -m conformance diff OLD.json NEW.json
+        from . import baseline
+
+        return baseline.main(argv[1:])
     if argv[:1] == ["verify"]:  # python -m conformance verify DIR: an export against its checksums
         from . import export
 
@@ -72,6 +78,8 @@ def run(argv):
     parser.add_argument("-n", dest="workers", help="pytest-xdist workers (e.g. 2 or auto)")
     parser.add_argument("--report-dir", default="reports",
                         help="where to write conformance.json, .md and .html (default reports/)")
+    parser.add_argument("--baseline", metavar="FILE",
+                        help="an earlier conformance.json: the run fails only on checks that regressed from it")
     parser.add_argument("--json", default=None,
                         help="write the JSON report here instead of <report-dir>/conformance.json")
     args, extra = parser.parse_known_args(argv)
@@ -91,7 +99,8 @@ def run(argv):
         pytest_args += ["-n", args.workers]
     try:
         reporting.check_writable(args.report_dir, args.json)
-    except OSError as exc:  # before the run, not after it
+        base = _load_baseline(args.baseline) if args.baseline else None
+    except (OSError, ValueError) as exc:  # before the run, not after it
         print(f"ERROR: {exc}", file=sys.stderr)
         return int(pytest.ExitCode.USAGE_ERROR)
     summary = Summary(args.target)
@@ -105,6 +114,10 @@ def run(argv):
     env = reporting.environment(args.target, args.device, args.dtype, args.keyword, args.workers, args.function)
     report = reporting.build(summary, env, duration, started_wall,
                              interrupted=code == pytest.ExitCode.INTERRUPTED)
+    if base is not None:
+        from . import baseline
+
+        baseline.apply(report, base, args.baseline)
     print()
     print(reporting.render_text(report))
     print(f"\ntarget {args.target}, torch {env['torch']}, numpy {env['numpy']}, {duration:.1f} s")
@@ -112,6 +125,20 @@ def run(argv):
     paths = reporting.write(report, args.report_dir, args.json)
     print(f"report written to {', '.join(paths.values())} in {time.perf_counter() - writing:.2f} s")
     return report["verdict"]["exit_code"]
+
+
+def _load_baseline(path):
+    import json
+
+    from . import baseline
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            report = json.load(f)
+        baseline.statuses(report)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"--baseline {path}: {exc}") from None
+    return report
 
 
 if __name__ == "__main__":

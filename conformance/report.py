@@ -477,9 +477,18 @@ def build(summary, env, duration_s, started=None, *, interrupted=False):
               "interrupted": bool(interrupted or getattr(summary, "interrupted", False)),
               "totals": _sum(c["counts"] for c in cells), "skip_reasons": dict(sorted(skip_reasons.items())),
               "pytest": dict(summary.pytest), "cells": cells,
-              "failures": sorted(f["test"] for c in cells for f in c["failures"])}
+              "failures": sorted(f["test"] for c in cells for f in c["failures"]),
+              "results": _results(summary)}
     report["verdict"] = verdict(report)
     return report
+
+
+def _results(summary):
+    """Every check's test id by status: what ``python -m conformance diff`` and ``--baseline`` compare."""
+    results = {status: [] for status in STATUSES}
+    for nodeid, record in summary.tests.items():
+        results[record["status"]].append(nodeid.split("::", 1)[-1])
+    return {status: sorted(tests) for status, tests in results.items()}
 
 
 def _plural(n, word, plural=None):
