@@ -24,6 +24,8 @@ Examples::
     python -m conformance verify golden/                      # an export against its checksums
     python -m conformance --target my_port.py --baseline known.json   # fail only on a regression
     python -m conformance diff old.json new.json              # which checks changed status
+    python -m conformance targets                             # the shipped targets, and which can run here
+    python -m conformance matrix --dtype float32              # every target, one process each: docs/compat/
 """
 
 import argparse
@@ -46,6 +48,10 @@ def main(argv=None):
         from . import export
 
         return export.main(argv[1:])
+    if argv[:1] in (["targets"], ["matrix"]):  # the shipped targets; the compatibility matrix
+        from . import matrix
+
+        return (matrix.targets_main if argv[0] == "targets" else matrix.matrix_main)(argv[1:])
     if argv[:1] == ["diff"]:  # python -m conformance diff OLD.json NEW.json
         from . import baseline
 

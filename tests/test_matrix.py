@@ -1,0 +1,52 @@
+"""The compatibility matrix: targets listed with whether they can run, findings grouped by cause,
+cells counted per function, and a Markdown table a reader can check against the JSON."""
+
+from conformance import matrix
+
+
+def _report(cells, checks=10):
+    return {"environment": {"checks": checks}, "verdict": {"text": "failed: ..."},
+            "totals": {"passed": 7, "failed": 3}, "cells": cells}
+
+
+def _cell(function, dtype, counts, failures=()):
+    base = dict.fromkeys(("passed", "failed", "timeout", "crashed", "error", "skipped", "xfailed", "xpassed"), 0)
+    return {"function": function, "dtype": dtype, "counts": {**base, **counts}, "failures": list(failures)}
+
+
+def _failure(case_id, message, status="failed"):
+    return {"id": case_id, "status": status, "message": message, "call": "F.mse_loss(...)", "rerun": "pytest ..."}
+
+
+def test_findings_group_failures_by_function_status_and_message_shape():
+    cells = [_cell("mse_loss", "float32", {"passed": 5, "failed": 3}, [
+        _failure("mse_loss(float32, (4,))", "output: got 1.5, but should be 2.25 at index ()\ncall: ..."),
+        _failure("mse_loss(float32, (5,))", "output: got 3.0, but should be 4.5 at index ()\ncall: ..."),
+        _failure("mse_loss(float32, ())", "raised ValueError: axis 1 is out of bounds"),
+    ]), _cell("l1_loss", "float32", {"passed": 2, "crashed": 1}, [
+        _failure("l1_loss(float32, ())", "target crashed (signal 11, SIGSEGV) after 0.03 s in l1_loss", "crashed")])]
+    found = matrix.findings(_report(cells))
+    assert [(f["function"], f["status"], f["count"]) for f in found] == [
+        ("mse_loss", "failed", 2), ("l1_loss", "crashed", 1), ("mse_loss", "failed", 1)]
+    assert found[0]["what"] == "output: got #, but should be # at index ()"
+    assert found[0]["example"] == "mse_loss(float32, (4,))"
+
+
+def test_cells_and_markdown():
+    target = matrix.TARGETS[0]
+    report = _report([_cell("mse_loss", "float32", {"passed": 5, "failed": 2, "timeout": 1, "xfailed": 1}),
+                      _cell("mse_loss", "float64", {"passed": 6, "skipped": 2})])
+    built = matrix.build([(target, report, None, 2.0)], ["--dtype", "float32"])
+    column = built["columns"][0]
+    assert column["cells"]["mse_loss"] == {"passed": 11, "failed": 3, "skipped": 3}
+    assert column["cells"]["l1_loss"] == {"passed": 0, "failed": 0, "skipped": 0}
+    assert column["checks_per_second"] == 5.0
+    text = matrix.to_markdown(built)
+    assert "| `mse_loss` | ❌ 11 / 3 / 3 |" in text and "| `l1_loss` | - |" in text
+    assert "matrix --dtype float32" in text
+
+
+def test_a_target_that_cannot_run_says_why():
+    missing = matrix.Target("nothing", "no.such.module", ("no_such_module_here",), "")
+    assert matrix.available(missing) == "not installed: no_such_module_here"
+    assert matrix.available(matrix.TARGETS[0]) is None
