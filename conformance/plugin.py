@@ -331,17 +331,12 @@ def _params(metafunc, items, check):
     known = _divergences(metafunc.config)
     params = []
     for item in items:
-        marks = []
-        for divergence in known["entries"]:
-            if divergence.applies(check, item.id):
-                marks = [pytest.mark.xfail(strict=divergence.strict, reason=divergence.explanation)]
-                break
+        applicable = [d for d in known["entries"] if d.applies(check, item.id)]
+        marks = [pytest.mark.xfail(strict=d.strict, reason=d.explanation) for d in applicable[:1]]
         if not selection.keeps(item.function, item.id, marks):
             continue
         known["functions"].add(item.function)
-        for divergence in known["entries"]:
-            if divergence.applies(check, item.id):
-                known["used"].add(divergence)
+        known["used"].update(applicable)
         params.append(pytest.param(item, id=item.id, marks=marks))
     return params
 
