@@ -24,6 +24,7 @@ markers), so the items kept are exactly those pytest's own ``-k`` keeps afterwar
 """
 
 import argparse
+import functools
 import importlib.util
 import inspect
 import os
@@ -136,6 +137,7 @@ def _runs_only_the_suite(config):
     return bool(paths) and all(p is not None and _inside(p, PACKAGE_DIR) for p in paths)
 
 
+@functools.lru_cache(maxsize=4096)  # asked for every collected item, of any project
 def _inside(path, directory):
     path, directory = os.path.realpath(path), os.path.realpath(directory)
     return path == directory or path.startswith(directory + os.sep)
