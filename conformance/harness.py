@@ -1,9 +1,11 @@
 """The checks run for every case, as plain functions returning an :class:`Outcome`.
 
 pytest's test functions (``test_conformance.py``), the planted-fault tests and the report
-all call these, so a case is judged the same way wherever it runs. A target with an
-``adapter`` (an array target, ``conformance/adapters.py``) gets the same checks through
-the adapter: the ``_array_*`` functions at the end.
+all call these, so a case is judged the same way wherever it runs. Every target, torch's
+own included, is spoken to through its adapter (``conformance/adapters.py``: torch tensors
+through :class:`~conformance.adapters.TorchAdapter`, another framework's arrays through the
+target's ``ADAPTER``) and its ``ARGUMENTS`` table, so there is one forward check, one
+backward check and one error check, with the same messages for every target.
 """
 
 import math
@@ -18,11 +20,11 @@ import torch
 
 import reference
 
-from .adapters import ArrayAdapter as ArrayAdapterBase
+from .adapters import ArrayAdapter, Failure, TorchAdapter
 from .compare import budget_growth, compare
 from .domains import real
 from .registry import torch_release_at_least
-from .targets import DEFAULT_TARGET, TORCH_DTYPES, bits, convert_call, to_numpy, to_torch, torch_dtype_name
+from .targets import DEFAULT_TARGET, TORCH_DTYPES, convert_call
 
 LITERAL_LIMIT = 64  # arrays up to this size are printed inline in reproducers
 
@@ -139,20 +141,37 @@ def describe_call(function, call, dtype, target_name="F", numpy=False):
     return f"{target_name}.{function}({', '.join(parts)})"
 
 
+def describe_array_call(function, call, dtype, target_name="port"):
+    """The call as Python source over NumPy arrays (the adapter converts them)."""
+    return describe_call(function, call, dtype, target_name, numpy=True)
+
+
 def _small(call):
     return all(v.size <= LITERAL_LIMIT for v in call.args.values() if isinstance(v, np.ndarray))
+
+
+def _speaks_torch(target):
+    """Whether the target takes torch tensors, so its reproducers are torch calls. ``target`` may
+    be the isolation worker's summary of one (its name and its adapter's name and dtypes)."""
+    adapter = getattr(target, "adapter", None)
+    if adapter is None or isinstance(adapter, TorchAdapter):
+        return True
+    return not isinstance(adapter, ArrayAdapter) and getattr(adapter, "name", None) == TorchAdapter.name
+
+
+def _call_line(target):
+    """``(label, materializer, module name, NumPy literals?)`` of the target's reproducers."""
+    if _speaks_torch(target):
+        return "call", "materialize", "F", False
+    return f"call (through the adapter {target.adapter.name!r})", "materialize_arrays", "port", True
 
 
 def reproducer(case, call, test, target):
     """Two lines: the call (pasteable after ``import torch, torch.nn.functional as F``, or for an
     array target after importing the port as ``port``) and the command that reruns this one case."""
-    adapter = getattr(target, "adapter", None)
-    if adapter is None:
-        label, materializer, module = "call", "materialize", "F"
-    else:
-        label, materializer, module = f"call (through the adapter {adapter.name!r})", "materialize_arrays", "port"
+    label, materializer, module, numpy = _call_line(target)
     if _small(call):
-        call_text = describe_call(case.function, call, case.dtype, module, numpy=adapter is not None)
+        call_text = describe_call(case.function, call, case.dtype, module, numpy=numpy)
     else:
         call_text = (f"from conformance.harness import {materializer}; "
                      f"args, kwargs = {materializer}({case.id!r}); {module}.{case.function}(*args, **kwargs)")
@@ -182,6 +201,16 @@ def materialize(case_id):
     return args, kwargs
 
 
+def materialize_arrays(case_id):
+    """The NumPy arguments of a case, from its id (floating arrays as float64 holding the
+    case dtype's values): ``args, kwargs = materialize_arrays(id)``; convert them with the
+    target's ``ADAPTER.convert(value, dtype)``."""
+    from .cases import find
+
+    case = find(case_id)
+    return case.spec.sample(case.rng(), case).split()
+
+
 def _out_dtype(case, call):
     requested = call.args.get("dtype")
     return requested if isinstance(requested, str) else case.dtype
@@ -197,40 +226,83 @@ def _growth(call):
     return budget_growth(sizes[0] if sizes else 1)
 
 
-def _availability(case, target):
-    if not target.provides(case.function):
-        return _skipped("not provided by target")
-    required = case.spec.requires(case.options)
+def differentiable_args(spec, call):
+    return tuple(n for n in spec.differentiable
+                 if isinstance(call.args.get(n), np.ndarray) and np.issubdtype(call.args[n].dtype, np.floating))
+
+
+# --- the one path every target takes: availability, arguments, the call ---------------------
+
+
+def _unavailable(target, function, device, dtypes=(), arguments=None, required=None):
+    """Why ``target`` cannot run this call here (a skip reason), or None: the function, the
+    torch release it needs (``required``, for torch.nn.functional itself), the device, the
+    dtypes, the options its Signature drops."""
+    if not target.provides(function):
+        return "not provided by target"
     if required and target.is_torch and not torch_release_at_least(torch.__version__, required[0]):
-        return _skipped(f"needs torch >= {required[0]} ({required[1]}); installed {torch.__version__}")
-    if case.device.startswith("cuda") and not torch.cuda.is_available():
-        return _skipped("CUDA is not available")
-    return None
+        return f"needs torch >= {required[0]} ({required[1]}); installed {torch.__version__}"
+    reason = target.adapter.unavailable(device)
+    for dtype in dict.fromkeys(dtypes):
+        reason = reason or target.unsupported(function, dtype)
+    if reason is None and arguments is not None:
+        reason = target.signature(function).unsupported(arguments)
+    return reason
 
 
-def _call_target(target, case, args, kwargs):
+def _prepare(case, target):
+    """``(adapter on the case's device, call, None)``, or ``(None, None, skipped Outcome)``."""
+    reason = _unavailable(target, case.function, case.device, (case.dtype,),
+                          required=case.spec.requires(case.options))
+    if reason:
+        return None, None, _skipped(reason)
+    call = case.spec.sample(case.rng(), case)
+    reason = _unavailable(target, case.function, case.device, (_out_dtype(case, call),), call.args)
+    if reason:
+        return None, None, _skipped(reason)
+    return target.adapter.on(case.device), call, None
+
+
+def _arguments(adapter, call, dtype, watched=()):
+    """``(args, kwargs)``: the call's arguments as the adapter's arrays, in torch's order,
+    the ``watched`` ones made ready for differentiation."""
+    values = {}
+    for name, value in call.args.items():
+        if name == "dtype" and isinstance(value, str):
+            values[name] = adapter.dtype(value)
+        else:
+            values[name] = adapter.convert(value, dtype)
+        if name in watched:
+            values[name] = adapter.watch(values[name])
+    items = list(values.items())
+    return [v for _, v in items[: call.positional]], dict(items[call.positional:])
+
+
+def _by_name(call, args, kwargs):
+    return dict(zip(call.args, list(args) + list(kwargs.values()), strict=True))
+
+
+def _port(target, function, call, fn=None):
+    """The target's function (or ``fn``) behind torch's calling convention (its Signature applied)."""
+    signature = target.signature(function)
+    return signature.wrap(fn or target.function(function), list(call.args), call.positional)
+
+
+def _call_target(adapter, fn, args, kwargs):
+    """``(out, None)``, or ``(None, message)`` when the target raised (the case fails; the run goes on)."""
     try:
-        return _in_target(target.function(case.function), *args, **kwargs), None
-    except Exception as exc:  # a target that raises fails this case; the run goes on
+        return _in_target(adapter.call, fn, args, kwargs), None
+    except Failure as exc:
+        return None, str(exc)
+    except Exception as exc:
         return None, f"raised {type(exc).__name__}: {exc}"
 
 
-def _result_problems(case, out, out_dtype):
-    if not isinstance(out, torch.Tensor):
-        return [f"returned {type(out).__name__}, but should return a torch.Tensor"]
-    problems = []
-    if out.dtype != TORCH_DTYPES[out_dtype]:
-        problems.append(f"dtype: got torch.{torch_dtype_name(out.dtype)}, but should be torch.{out_dtype}")
-    if out.device.type != torch.device(case.device).type:
-        problems.append(f"device: got {out.device}, but should be {case.device}")
-    return problems
-
-
-def _read_back(tensor, what="output"):
-    """``(float64 values, None)``, or ``(None, why not)`` for a tensor whose values cannot be read
+def _read_back(adapter, x, what="output"):
+    """``(float64 values, None)``, or ``(None, why not)`` for a result whose values cannot be read
     (a meta tensor, a subclass that refuses ``.to``)."""
     try:
-        return to_numpy(tensor), None
+        return np.asarray(adapter.to_numpy(x)), None
     except Exception as exc:
         return None, f"{what}: cannot read its values back ({type(exc).__name__}: {exc})"
 
@@ -239,29 +311,28 @@ def _fail(problems, case, call, test, target):
     return "\n".join(problems) + "\n" + reproducer(case, call, test, target)
 
 
+# --- the checks ---------------------------------------------------------------------------
+
+
 def check_forward(case, target):
-    """Forward value, shape, dtype and device, and that no input was modified in place."""
-    if getattr(target, "adapter", None) is not None:
-        return _array_forward(case, target)
-    unavailable = _availability(case, target)
+    """Forward value, shape, dtype (and for torch, device), and that no input was modified in place."""
+    adapter, call, unavailable = _prepare(case, target)
     if unavailable:
         return unavailable
     spec = case.spec
-    call = spec.sample(case.rng(), case)
     positional, keywords = call.split()
     expected = _quiet(reference_function(spec.name), *positional, **keywords)
     out_dtype = _out_dtype(case, call)
-    args, kwargs, _ = convert_call(call, case.dtype, case.device)
-    tensors = {n: t for n, t in zip(call.args, list(args) + list(kwargs.values()), strict=True)
-               if isinstance(t, torch.Tensor)}
-    before = {n: bits(t) for n, t in tensors.items()}
-    out, error = _call_target(target, case, args, kwargs)
+    args, kwargs = _arguments(adapter, call, case.dtype)
+    inputs = {n: v for n, v in _by_name(call, args, kwargs).items() if isinstance(call.args[n], np.ndarray)}
+    before = {n: adapter.snapshot(v) for n, v in inputs.items()}
+    out, error = _call_target(adapter, _port(target, case.function, call), args, kwargs)
     if error:
         return Outcome("failed", _fail([error], case, call, "forward", target))
-    problems = _result_problems(case, out, out_dtype)
+    problems = adapter.result_problems(out, out_dtype)
     result = None
-    if isinstance(out, torch.Tensor):
-        values, unreadable = _read_back(out)
+    if adapter.is_array(out):
+        values, unreadable = _read_back(adapter, out)
         if unreadable:
             problems.append(unreadable)
         else:
@@ -269,8 +340,8 @@ def check_forward(case, target):
                              overflow_ok=_overflow_ok(case))
             if not result.ok:
                 problems.append(result.message)
-    for name, tensor in tensors.items():
-        if not torch.equal(bits(tensor), before[name]):
+    for name, value in inputs.items():
+        if adapter.snapshot(value) != before[name]:
             problems.append(f"input {name!r} was modified in place")
     if problems:
         return Outcome("failed", _fail(problems, case, call, "forward", target),
@@ -278,31 +349,28 @@ def check_forward(case, target):
     return Outcome("passed", "", result.max_ulp, result.max_rel)
 
 
-def differentiable_args(spec, call):
-    return tuple(n for n in spec.differentiable
-                 if isinstance(call.args.get(n), np.ndarray) and np.issubdtype(call.args[n].dtype, np.floating))
-
-
-def autograd_against_reference(case, call, out, leaves, out_dtype):
-    """Torch's gradients of ``out`` with respect to ``leaves`` under the case's random
-    ``grad_output``, and the reference's: ``(grad_output, actual, expected, error)``, with
-    ``error`` the message when the backward raised."""
-    grad_output = real(case.rng(1), tuple(out.shape), out_dtype)
-    try:
-        grads = _in_target(torch.autograd.grad, out, list(leaves.values()),
-                           to_torch(grad_output, out_dtype, case.device),
-                                    allow_unused=True)
-    except Exception as exc:
-        return grad_output, None, None, f"backward raised {type(exc).__name__}: {exc}"
-    positional, keywords = call.split()
-    expected = _quiet(reference_function(case.function, backward=True), grad_output, *positional, **keywords)
+def read_gradients(adapter, call, grads, names, dtype, problems):
+    """The float64 values of the gradients ``grads`` (``{name: array or None}``) of the
+    arguments ``names``, by the one rule for every adapter: an array is checked as a result
+    of ``dtype``, ``None`` is a zero gradient (torch.autograd's ``allow_unused``), a missing
+    name is "not returned". Failure messages are appended to ``problems``."""
     actual = {}
-    for (name, leaf), grad in zip(leaves.items(), grads, strict=True):
-        values, unreadable = (np.zeros(leaf.shape), None) if grad is None else _read_back(grad, f"grad of {name}")
-        if unreadable:
-            return grad_output, None, None, unreadable
-        actual[name] = values
-    return grad_output, actual, expected, None
+    for name in names:
+        if name not in grads:
+            problems.append(f"grad of {name}: not returned")
+            continue
+        grad = grads[name]
+        if grad is None:
+            actual[name] = np.zeros(np.shape(call.args[name]))
+            continue
+        problems += adapter.result_problems(grad, dtype, what=f"grad of {name}")
+        if adapter.is_array(grad):
+            values, unreadable = _read_back(adapter, grad, f"grad of {name}")
+            if unreadable:
+                problems.append(unreadable)
+            else:
+                actual[name] = values
+    return actual
 
 
 def compare_gradients(case, call, actual, expected, problems):
@@ -318,35 +386,66 @@ def compare_gradients(case, call, actual, expected, problems):
     return worst_ulp, worst_rel
 
 
+def _target_gradients(target, adapter, case, call, fn, args, kwargs, names, grad_output, out):
+    """``{torch name: gradient or None}`` from the target's ``<f>_backward`` or the adapter's
+    autodiff (``None`` when the adapter cannot differentiate this call)."""
+    backward = target.backward_function(case.function)
+    if backward is not None:
+        def port(*a, **k):
+            return backward(grad_output, *a, **k)
+
+        grads = _in_target(adapter.call, _port(target, case.function, call, port), args, kwargs)
+        back = {v: k for k, v in target.signature(case.function).rename.items()}
+        return {back.get(k, k): v for k, v in dict(grads).items()}
+    grads = _in_target(adapter.gradients, fn, (), _by_name(call, args, kwargs), names, grad_output, out)
+    return None if grads is None else dict(grads)
+
+
 def check_backward(case, target):
     """Gradients of every differentiable argument under a random ``grad_output``."""
-    if getattr(target, "adapter", None) is not None:
-        return _array_backward(case, target)
-    unavailable = _availability(case, target)
+    adapter, call, unavailable = _prepare(case, target)
     if unavailable:
         return unavailable
     spec = case.spec
-    call = spec.sample(case.rng(), case)
-    grad_args = differentiable_args(spec, call)
-    if not grad_args:
+    differentiable = differentiable_args(spec, call)
+    if not differentiable:
         return _skipped("no differentiable argument in this case")
+    no_grad = target.signature(case.function).no_grad
+    grad_args = tuple(n for n in differentiable if n not in no_grad)
+    if not grad_args:
+        names = ", ".join(repr(n) for n in differentiable)
+        return _skipped(f"the port does not differentiate {names} (Signature.no_grad)")
+    if target.backward_function(case.function) is None and not adapter.differentiates:
+        return _skipped(f"no gradients: the target has no {case.function}_backward and the adapter "
+                        f"{adapter.name!r} no autodiff")
     out_dtype = _out_dtype(case, call)
-    args, kwargs, leaves = convert_call(call, case.dtype, case.device, grad_args)
-    out, error = _call_target(target, case, args, kwargs)
+    args, kwargs = _arguments(adapter, call, case.dtype, watched=grad_args)
+    fn = _port(target, case.function, call)
+    out, error = _call_target(adapter, fn, args, kwargs)
     if error:
         return Outcome("failed", _fail([error], case, call, "backward", target))
-    problems = _result_problems(case, out, out_dtype)
-    if problems:
-        return Outcome("failed", _fail(problems, case, call, "backward", target))
-    if not out.requires_grad:
-        return Outcome("failed", _fail(["output does not require grad: the target detached the graph"],
-                                       case, call, "backward", target))
-    grad_output, actual, expected, error = autograd_against_reference(case, call, out, leaves, out_dtype)
-    if error:
-        return Outcome("failed", _fail([error], case, call, "backward", target))
+    problems = adapter.result_problems(out, out_dtype)
+    values, unreadable = _read_back(adapter, out) if not problems else (None, None)
+    if problems or unreadable:
+        return Outcome("failed", _fail(problems or [unreadable], case, call, "backward", target))
+    grad_output = real(case.rng(1), np.shape(values), out_dtype)
+    try:
+        grads = _target_gradients(target, adapter, case, call, fn, args, kwargs, grad_args,
+                                  adapter.asarray(grad_output, out_dtype), out)
+    except Failure as exc:
+        return Outcome("failed", _fail([str(exc)], case, call, "backward", target))
+    except Exception as exc:
+        return Outcome("failed", _fail([f"backward raised {type(exc).__name__}: {exc}"], case, call,
+                                       "backward", target))
+    if grads is None:
+        return _skipped(f"no gradients: the adapter {adapter.name!r} returned none for this call")
+    positional, keywords = call.split()
+    expected = _quiet(reference_function(spec.name, backward=True), grad_output, *positional, **keywords)
+    actual = read_gradients(adapter, call, grads, grad_args, case.dtype, problems)
     worst_ulp, worst_rel = compare_gradients(case, call, actual, expected, problems)
     if problems:
-        shown = _literal(grad_output, out_dtype) if grad_output.size <= LITERAL_LIMIT else "random"
+        numpy = _call_line(target)[3]
+        shown = _literal(grad_output, out_dtype, numpy) if grad_output.size <= LITERAL_LIMIT else "random"
         problems.append(f"grad_output: {shown}")
         return Outcome("failed", _fail(problems, case, call, "backward", target), worst_ulp, worst_rel)
     return Outcome("passed", "", worst_ulp, worst_rel)
@@ -389,233 +488,51 @@ def _reference_raises(instance, call):
     return Outcome("failed", f"the reference did not raise {expected.__name__} for {instance.id}")
 
 
+def _error_dtype(target, function):
+    """The floating dtype an error case is made in: float32, else the first the target has for
+    ``function`` (None: none). ``target`` may be the isolation worker's summary of one."""
+    adapter = getattr(target, "adapter", None)
+    if adapter is None:
+        return "float32"
+    candidates = dict.fromkeys(("float32",) + tuple(adapter.dtype_names))
+    if not hasattr(target, "unsupported"):
+        return "float32" if "float32" in adapter.dtype_names else adapter.dtype_names[0]
+    return next((d for d in candidates if target.unsupported(function, d) is None), None)
+
+
+def _error_call_text(target, instance, call, dtype):
+    label, _, module, numpy = _call_line(target)
+    return f"{label}: {describe_call(instance.function, call, dtype, module, numpy=numpy)}"
+
+
 def check_error(instance, target):
-    """Both the reference and the target must raise the registered exception class (for an
-    array target: that class or one its adapter accepts in its place)."""
-    if getattr(target, "adapter", None) is not None:
-        return _array_error(instance, target)
-    if not target.provides(instance.function):
-        return _skipped("not provided by target")
-    if instance.device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            return _skipped("CUDA is not available")
-        if instance.error.cpu_only:
-            return _skipped("CUDA reports this with a device-side assert, not an exception")
-    expected = instance.error.raises
-    call = instance.call()
-    wrong_reference = _reference_raises(instance, call)
-    if wrong_reference:
-        return wrong_reference
-    args, kwargs, _ = convert_call(call, "float32", instance.device)
-    where = (f"\ncall: {describe_call(instance.function, call, 'float32')}"
-             f"\nrerun: {rerun_command(f'test_conformance::test_error[{instance.id}]', target, instance.device)}")
-    try:
-        _in_target(target.function(instance.function), *args, **kwargs)
-    except Exception as exc:
-        if isinstance(exc, expected):
-            return Outcome("passed")
-        return Outcome("failed", f"raised {type(exc).__name__}: {exc}, but should raise {expected.__name__}{where}")
-    return Outcome("failed", f"did not raise, but should raise {expected.__name__}{where}")
-
-
-# Array targets (conformance/adapters.py): the same checks, through the target's adapter.
-
-
-def describe_array_call(function, call, dtype, target_name="port"):
-    """The call as Python source over NumPy arrays (the adapter converts them)."""
-    return describe_call(function, call, dtype, target_name, numpy=True)
-
-
-def materialize_arrays(case_id):
-    """The NumPy arguments of a case, from its id (floating arrays as float64 holding the
-    case dtype's values): ``args, kwargs = materialize_arrays(id)``; convert them with the
-    target's ``ADAPTER.convert(value, dtype)``."""
-    from .cases import find
-
-    case = find(case_id)
-    return case.spec.sample(case.rng(), case).split()
-
-
-def _array_availability(case, target, call=None):
-    adapter = target.adapter
-    if not target.provides(case.function):
-        return _skipped("not provided by target")
-    if not case.device.startswith("cpu"):
-        return _skipped("array targets run where their adapter puts them; --device applies to torch targets")
-    if case.dtype not in adapter.dtype_names:
-        return _skipped(f"the adapter {adapter.name!r} has no {case.dtype}")
-    if call is not None:
-        out_dtype = _out_dtype(case, call)
-        if out_dtype not in adapter.dtype_names:
-            return _skipped(f"the adapter {adapter.name!r} has no {out_dtype}")
-        reason = target.signature(case.function).unsupported(call.split()[1])
-        if reason:
-            return _skipped(reason)
-    return None
-
-
-def _array_convert(target, call, dtype):
-    """``(args, kwargs, wrapped)``: the call's arguments as the framework's arrays, and the
-    target's function behind torch's calling convention (``ARGUMENTS`` applied)."""
-    adapter = target.adapter
-    values = {n: adapter.dtype(v) if n == "dtype" and isinstance(v, str) else adapter.convert(v, dtype)
-              for n, v in call.args.items()}
-    items = list(values.items())
-    return [v for _, v in items[: call.positional]], dict(items[call.positional:])
-
-
-def _array_wrapped(target, function, call, fn=None):
-    signature = target.signature(function)
-    return signature.wrap(fn or target.function(function), list(call.args), call.positional)
-
-
-def _array_result_problems(adapter, out, out_dtype, what="output"):
-    if not adapter.is_array(out):
-        return [f"{what}: returned {type(out).__name__}, but should return an array of the adapter {adapter.name!r}"]
-    name = adapter.dtype_name(out)
-    if name is not None and name != out_dtype:
-        return [f"{what}: dtype: got {name}, but should be {out_dtype}"]
-    return []
-
-
-def _array_run(target, case, call):
-    """Call the target on the case; ``(out, args, kwargs, error)``."""
-    args, kwargs = _array_convert(target, call, case.dtype)
-    try:
-        out = _quiet(target.adapter.call, _array_wrapped(target, case.function, call), args, kwargs)
-    except Exception as exc:  # a target that raises fails this case; the run goes on
-        return None, args, kwargs, f"raised {type(exc).__name__}: {exc}"
-    return out, args, kwargs, None
-
-
-def _array_call(case, target):
-    """The case's arguments, or why the target cannot run it (checked before and after sampling)."""
-    unavailable = _array_availability(case, target)
-    if unavailable:
-        return None, unavailable
-    call = case.spec.sample(case.rng(), case)
-    return call, _array_availability(case, target, call)
-
-
-def _array_forward(case, target):
-    spec = case.spec
-    call, unavailable = _array_call(case, target)
-    if unavailable:
-        return unavailable
-    adapter = target.adapter
-    positional, keywords = call.split()
-    expected = _quiet(reference_function(spec.name), *positional, **keywords)
-    out_dtype = _out_dtype(case, call)
-    args, kwargs = _array_convert(target, call, case.dtype)
-    arrays = {n: v for n, v in zip(call.args, list(args) + list(kwargs.values()), strict=True)
-              if isinstance(call.args[n], np.ndarray)}
-    before = {n: adapter.snapshot(v) for n, v in arrays.items()}
-    try:
-        out = _in_target(adapter.call, _array_wrapped(target, case.function, call), args, kwargs)
-    except Exception as exc:
-        return Outcome("failed", _fail([f"raised {type(exc).__name__}: {exc}"], case, call, "forward", target))
-    problems = _array_result_problems(adapter, out, out_dtype)
-    result = None
-    if not problems or problems[0].startswith("output: dtype"):
-        result = compare(adapter.to_numpy(out), expected, out_dtype, spec.tolerance(out_dtype), _growth(call),
-                         overflow_ok=_overflow_ok(case))
-        if not result.ok:
-            problems.append(result.message)
-    for name, value in arrays.items():
-        if adapter.snapshot(value) != before[name]:
-            problems.append(f"input {name!r} was modified in place")
-    if problems:
-        return Outcome("failed", _fail(problems, case, call, "forward", target),
-                       result.max_ulp if result else math.inf, result.max_rel if result else math.inf)
-    return Outcome("passed", "", result.max_ulp, result.max_rel)
-
-
-def _array_gradients(target, case, call, args, kwargs, grad_args, grad_output):
-    """``{torch name: gradient}`` from the target's ``<f>_backward`` or the adapter's autodiff;
-    None when neither is there."""
-    adapter = target.adapter
-    signature = target.signature(case.function)
-    backward = target.backward_function(case.function)
-    if backward is not None:
-        def port(*a, **k):
-            return backward(grad_output, *a, **k)
-
-        grads = _in_target(adapter.call, _array_wrapped(target, case.function, call, port), args, kwargs)
-        back = {v: k for k, v in signature.rename.items()}
-        return {back.get(k, k): v for k, v in dict(grads).items()}
-    by_name = dict(zip(call.args, list(args) + list(kwargs.values()), strict=True))  # every argument by name
-    grads = _in_target(adapter.gradients, _array_wrapped(target, case.function, call), (), by_name,
-                   grad_args, grad_output)
-    return None if grads is None else dict(grads)
-
-
-def _array_backward(case, target):
-    spec = case.spec
-    call, unavailable = _array_call(case, target)
-    if unavailable:
-        return unavailable
-    grad_args = differentiable_args(spec, call)
-    if not grad_args:
-        return _skipped("no differentiable argument in this case")
-    adapter = target.adapter
-    if target.backward_function(case.function) is None and type(adapter).gradients is ArrayAdapterBase.gradients:
-        return _skipped(f"no gradients: the target has no {case.function}_backward and the adapter "
-                        f"{adapter.name!r} no autodiff")
-    out_dtype = _out_dtype(case, call)
-    out, args, kwargs, error = _array_run(target, case, call)
-    if error:
-        return Outcome("failed", _fail([error], case, call, "backward", target))
-    problems = _array_result_problems(adapter, out, out_dtype)
-    if problems:
-        return Outcome("failed", _fail(problems, case, call, "backward", target))
-    grad_output = real(case.rng(1), tuple(np.shape(adapter.to_numpy(out))), out_dtype)
-    try:
-        grads = _array_gradients(target, case, call, args, kwargs, grad_args, adapter.asarray(grad_output, out_dtype))
-    except Exception as exc:
-        return Outcome("failed", _fail([f"backward raised {type(exc).__name__}: {exc}"], case, call,
-                                             "backward", target))
-    if grads is None:
-        return _skipped(f"no gradients: the adapter {adapter.name!r} returned none for this call")
-    positional, keywords = call.split()
-    expected = _quiet(reference_function(spec.name, backward=True), grad_output, *positional, **keywords)
-    actual = {}
-    for name in grad_args:
-        if grads.get(name) is None:
-            problems.append(f"grad of {name}: not returned")
-            continue
-        wrong = _array_result_problems(adapter, grads[name], case.dtype, what=f"grad of {name}")
-        problems += wrong
-        if not wrong or adapter.is_array(grads[name]):
-            actual[name] = adapter.to_numpy(grads[name])
-    worst_ulp, worst_rel = compare_gradients(case, call, actual, expected, problems)
-    if problems:
-        shown = _literal(grad_output, out_dtype, numpy=True) if grad_output.size <= LITERAL_LIMIT else "random"
-        problems.append(f"grad_output: {shown}")
-        return Outcome("failed", _fail(problems, case, call, "backward", target), worst_ulp, worst_rel)
-    return Outcome("passed", "", worst_ulp, worst_rel)
-
-
-def _array_error(instance, target):
-    adapter = target.adapter
-    if not target.provides(instance.function):
-        return _skipped("not provided by target")
-    if not instance.device.startswith("cpu"):
-        return _skipped("array targets run where their adapter puts them; --device applies to torch targets")
-    expected = instance.error.raises
-    call = instance.call()
-    wrong_reference = _reference_raises(instance, call)
-    if wrong_reference:
-        return wrong_reference
-    dtype = "float32" if "float32" in adapter.dtype_names else adapter.dtype_names[0]
-    reason = target.signature(instance.function).unsupported(call.split()[1])
+    """Both the reference and the target must raise the registered exception class (or one the
+    target's adapter accepts in its place)."""
+    reason = _unavailable(target, instance.function, instance.device)
     if reason:
         return _skipped(reason)
-    args, kwargs = _array_convert(target, call, dtype)
-    where = (f"\ncall (through the adapter {adapter.name!r}): {describe_array_call(instance.function, call, dtype)}"
-             f"\nrerun: {rerun_command(f'test_conformance::test_error[{instance.id}]', target)}")
+    kind = instance.device.split(":")[0]
+    if instance.error.cpu_only and kind != "cpu":
+        return _skipped(f"{'CUDA' if kind == 'cuda' else kind} reports this with a device-side assert, "
+                        "not an exception")
+    expected = instance.error.raises
+    call = instance.call()
+    wrong_reference = _reference_raises(instance, call)
+    if wrong_reference:
+        return wrong_reference
+    dtype = _error_dtype(target, instance.function)
+    if dtype is None:
+        return _skipped(f"the port's {instance.function} has none of the floating dtypes")
+    reason = target.signature(instance.function).unsupported(call.args)
+    if reason:
+        return _skipped(reason)
+    adapter = target.adapter.on(instance.device)
+    args, kwargs = _arguments(adapter, call, dtype)
+    where = (f"\n{_error_call_text(target, instance, call, dtype)}"
+             f"\nrerun: {rerun_command(f'test_conformance::test_error[{instance.id}]', target, instance.device)}")
     accepted = adapter.accepted_exceptions(expected)
     try:
-        _in_target(adapter.call, _array_wrapped(target, instance.function, call), args, kwargs)
+        _in_target(adapter.call, _port(target, instance.function, call), args, kwargs)
     except Exception as exc:
         if isinstance(exc, accepted):
             return Outcome("passed")
@@ -650,15 +567,9 @@ def reproduction(check, item, target):
     """The ``call:`` and ``rerun:`` lines of one check, without running it."""
     if check != "error":
         return reproducer(item, item.spec.sample(item.rng(), item), check, target)
-    adapter = getattr(target, "adapter", None)
-    dtype = "float32" if adapter is None or "float32" in adapter.dtype_names else adapter.dtype_names[0]
-    if adapter is None:
-        label, call = "call", describe_call(item.function, item.call(), dtype)
-    else:
-        label = f"call (through the adapter {adapter.name!r})"
-        call = describe_array_call(item.function, item.call(), dtype)
+    dtype = _error_dtype(target, item.function) or "float32"
     rerun = rerun_command(f"test_conformance::test_error[{item.id}]", target, item.device)
-    return f"{label}: {call}\nrerun: {rerun}"
+    return f"{_error_call_text(target, item, item.call(), dtype)}\nrerun: {rerun}"
 
 
 CHECKS = {"forward": check_forward, "backward": check_backward, "error": check_error}

@@ -7,7 +7,9 @@ reason "not provided by target".
 
 A module that defines ``ADAPTER`` (a :class:`conformance.adapters.ArrayAdapter`) is an
 *array target* instead: its functions take and return another framework's arrays, and
-the adapter converts (see ``conformance/adapters.py``). :func:`load` decides which.
+the adapter converts (see ``conformance/adapters.py``). :func:`load` decides which. Every
+target is spoken to through an adapter (torch targets through
+:class:`conformance.adapters.TorchAdapter`) and may define ``ARGUMENTS``.
 """
 
 import importlib
@@ -51,14 +53,19 @@ def load_module(spec, base=None):
     return importlib.import_module(spec)
 
 
-class TorchTarget:
-    """A module of torch functions under test, addressed by function name."""
+class Target:
+    """A module under test, addressed by torch function name and spoken to through its
+    ``adapter`` (:class:`conformance.adapters.ArrayAdapter`); ``module.ARGUMENTS``
+    (optional) maps a torch function name to a :class:`conformance.adapters.Signature` for
+    functions whose signature differs from torch's."""
 
-    def __init__(self, module, name=None):
+    def __init__(self, module, name=None, adapter=None):
+        from .adapters import TorchAdapter
+
         self.module = module
         self.name = name or module.__name__
-
-    adapter = None  # torch targets speak torch tensors
+        self.adapter = adapter if adapter is not None else TorchAdapter()
+        self.arguments = dict(getattr(module, "ARGUMENTS", {}) or {})
 
     @classmethod
     def load(cls, spec=DEFAULT_TARGET):
@@ -68,28 +75,8 @@ class TorchTarget:
 
     @property
     def is_torch(self):
+        """Whether this is ``torch.nn.functional`` itself (torch's release then gates options)."""
         return self.module is torch.nn.functional
-
-    def provides(self, function):
-        return callable(getattr(self.module, function, None))
-
-    def function(self, function):
-        return getattr(self.module, function)
-
-
-class ArrayTarget(TorchTarget):
-    """A module of functions over another framework's arrays, spoken to through
-    ``module.ADAPTER``; ``module.ARGUMENTS`` (optional) maps a torch function name to a
-    :class:`conformance.adapters.Signature` for functions whose signature differs."""
-
-    def __init__(self, module, name=None, adapter=None):
-        super().__init__(module, name)
-        self.adapter = adapter if adapter is not None else module.ADAPTER
-        self.arguments = dict(getattr(module, "ARGUMENTS", {}) or {})
-
-    @property
-    def is_torch(self):
-        return False
 
     def signature(self, function):
         from .adapters import IDENTITY
@@ -100,9 +87,14 @@ class ArrayTarget(TorchTarget):
         return self.signature(function).name or function
 
     def provides(self, function):
-        return callable(getattr(self.module, self._name(function), None))
+        return self.signature(function).method or callable(getattr(self.module, self._name(function), None))
 
     def function(self, function):
+        """The port's callable for ``function`` (before its :class:`Signature` is applied)."""
+        if self.signature(function).method:
+            from .adapters import method_caller
+
+            return method_caller(self._name(function))
         return getattr(self.module, self._name(function))
 
     def backward_function(self, function):
@@ -110,14 +102,41 @@ class ArrayTarget(TorchTarget):
         fn = getattr(self.module, self._name(function) + "_backward", None)
         return fn if callable(fn) else None
 
+    def unsupported(self, function, dtype_name):
+        """Why ``function`` cannot run in ``dtype_name`` here (its Signature's ``dtypes``,
+        then the adapter's ``unsupported``), or None."""
+        return (self.signature(function).unsupported_dtype(function, dtype_name)
+                or self.adapter.unsupported(function, dtype_name))
+
+
+class TorchTarget(Target):
+    """A module of functions over torch tensors (:class:`conformance.adapters.TorchAdapter`,
+    or the given ``adapter``, a subclass of it)."""
+
+
+class ArrayTarget(Target):
+    """A module of functions over another framework's arrays, spoken to through
+    ``module.ADAPTER`` (or the given ``adapter``)."""
+
+    def __init__(self, module, name=None, adapter=None):
+        super().__init__(module, name, adapter if adapter is not None else module.ADAPTER)
+
+    @property
+    def is_torch(self):
+        return False
+
 
 def load(spec=DEFAULT_TARGET, base=None):
     """The target named by ``spec`` (a module name or a ``.py`` file, relative to ``base``): an
-    :class:`ArrayTarget` when the module defines ``ADAPTER``, else a :class:`TorchTarget`."""
+    :class:`ArrayTarget` when the module defines an ``ADAPTER`` that is not a
+    :class:`~conformance.adapters.TorchAdapter`, else a :class:`TorchTarget`."""
+    from .adapters import TorchAdapter
+
     module = load_module(spec, base)
-    if getattr(module, "ADAPTER", None) is not None:
+    adapter = getattr(module, "ADAPTER", None)
+    if adapter is not None and not isinstance(adapter, TorchAdapter):
         return ArrayTarget(module, spec)
-    return TorchTarget(module, spec)
+    return TorchTarget(module, spec, adapter)
 
 
 def to_torch(value, dtype, device, requires_grad=False):

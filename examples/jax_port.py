@@ -7,7 +7,9 @@ conformance suite check it::
     python -m conformance --target examples/jax_port.py
 
 The port is deliberately left as written before the suite was run: what the suite finds in
-it (docs/porting.md, "What the suite found in the JAX example") is the point of the example.
+it (README.md, "A JAX port (examples/jax_port.py)", the list after the table) is the point
+of the example. The adapter interface it implements is documented in
+``conformance/adapters.py`` and docs/porting.md ("The adapter and the argument table").
 Only ``softmax``, ``log_softmax``, ``nll_loss``, ``cross_entropy``, ``mse_loss`` and
 ``binary_cross_entropy_with_logits`` are ported; the other functions are reported as
 skipped ("not provided by target").
@@ -47,11 +49,12 @@ class JaxAdapter(ArrayAdapter):
     def dtype(self, name):
         return jnp.dtype(name)
 
-    def gradients(self, fn, args, kwargs, names, grad_output):
+    def gradients(self, fn, args, kwargs, names, grad_output, out):
+        # functional autodiff: trace fn again (``out``, the value already checked, is not needed)
         def f(*diff):
             return fn(*args, **{**kwargs, **dict(zip(names, diff, strict=True))})
 
-        out, vjp = jax.vjp(f, *[kwargs[n] for n in names])
+        _, vjp = jax.vjp(f, *[kwargs[n] for n in names])
         return dict(zip(names, vjp(grad_output.astype(out.dtype)), strict=True))
 
 

@@ -1,6 +1,8 @@
-"""Array targets (conformance/adapters.py): the reference itself passes through the NumPy
+"""Adapters (conformance/adapters.py): the reference itself passes through the NumPy
 adapter, a planted fault is caught as in a torch target, what a target lacks is skipped
-(never passed), argument mapping and exception mapping work, and the JAX example runs."""
+(never passed), every Signature field and adapter method does what its docstring says (for
+array and torch targets alike: one path), a planted fault in a mapping is caught, exception
+mapping works, and the JAX example runs."""
 
 import importlib.util
 import os
@@ -12,7 +14,7 @@ import pytest
 
 import reference
 from conformance import harness
-from conformance.adapters import NumpyAdapter, Signature, reference_module
+from conformance.adapters import NumpyAdapter, Signature, TorchAdapter, reference_module
 from conformance.cases import all_cases, find, generate
 from conformance.harness import ErrorInstance, check_backward, check_error, check_forward
 from conformance.registry import REGISTRY
@@ -126,6 +128,34 @@ def test_dtype_the_framework_lacks_skips_with_a_reason():
     assert outcome.status == "skipped" and "has no float32" in outcome.message
 
 
+def test_dtype_one_function_lacks_skips_with_a_reason():
+    """float16 exists, but one function of the port has none: by a Signature or by the adapter."""
+    float16 = find("mse_loss(float16, (4, 5))")
+    softmax16 = next(c for c in generate(REGISTRY["softmax"], dtypes=("float16",)))
+    target = _port()
+    target.arguments = {"mse_loss": Signature(dtypes=("float64", "float32"))}
+    outcome = check_forward(float16, target)
+    assert outcome == harness.Outcome("skipped", "the port's mse_loss has no float16 (only float64, float32)")
+    assert check_backward(float16, target).status == "skipped"
+    assert check_forward(softmax16, target).status == "passed"  # other functions keep float16
+    assert check_forward(find("mse_loss(float32, (4, 5))"), target).status == "passed"
+
+    class NoHalfMse(NumpyAdapter):
+        def unsupported(self, function, dtype_name):
+            if function == "mse_loss" and dtype_name == "float16":
+                return "no float16 mse_loss kernel on the CPU"
+            return super().unsupported(function, dtype_name)
+
+    target = _port()
+    target.adapter = NoHalfMse()
+    assert check_forward(float16, target) == harness.Outcome("skipped", "no float16 mse_loss kernel on the CPU")
+    assert check_forward(softmax16, target).status == "passed"
+    # softmax(dtype=float64) asks for an output dtype: the same rule applies to it
+    target.arguments = {"softmax": Signature(dtypes=("float16",))}
+    upcast = next(c for c in generate(REGISTRY["softmax"], dtypes=("float16",)) if "dtype=" in c.id)
+    assert "has no float64" in check_forward(upcast, target).message
+
+
 @pytest.mark.parametrize("behaviour, message", [
     (lambda input, *a, **k: 1.0, "returned float, but should return an array of the adapter 'numpy'"),
     (lambda input, *a, **k: np.zeros(input.shape, np.float64), "dtype: got float64, but should be float32"),
@@ -237,3 +267,228 @@ def test_jax_example_runs_and_the_suite_finds_its_disagreements():
 
 def test_all_cases_are_exercised_by_the_self_check():
     assert len(all_cases(dtypes=("float64", "float32"))) > 10000  # the self-check is not vacuous
+
+
+# --- the Signature fields and adapter methods a binding uses --------------------------------
+
+
+def _cross_entropy_port(**expected_flags):
+    """A port of cross_entropy that takes framework flags and checks it got the right ones."""
+    widened = reference_module()
+
+    def xent(logits, labels, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0, **flags):
+        soft = np.issubdtype(labels.dtype, np.floating)
+        if flags != {"from_logits": True, "soft_labels": soft}:
+            raise TypeError(f"wrong flags {flags} for {'probability' if soft else 'index'} targets")
+        return widened.cross_entropy(logits, labels, weight, ignore_index, reduction, label_smoothing)
+
+    module = types.ModuleType("flags")
+    module.ADAPTER = NumpyAdapter()
+    module.xent = xent
+    return module
+
+
+def test_fixed_arguments_are_passed_and_may_depend_on_the_inputs():
+    module = _cross_entropy_port()
+    module.ARGUMENTS = {"cross_entropy": Signature(
+        name="xent", rename={"input": "logits", "target": "labels"},
+        fixed={"from_logits": True, "soft_labels": lambda a: bool(np.issubdtype(a["target"].dtype, np.floating))})}
+    target = ArrayTarget(module, "flags")
+    cases = generate(REGISTRY["cross_entropy"], dtypes=("float64",))
+    probabilities = [c for c in cases if "target=<probs>" in c.id][:5]
+    indices = [c for c in cases if "target=" not in c.id][:5]
+    assert probabilities and indices
+    for case in probabilities + indices:
+        assert check_forward(case, target).status == "passed", case.id
+    # the same table with a constant where the form depends on the target: caught
+    module.ARGUMENTS["cross_entropy"].fixed["soft_labels"] = False
+    outcome = check_forward(probabilities[0], ArrayTarget(module, "flags"))
+    assert outcome.status == "failed" and "wrong flags" in outcome.message
+
+
+def test_fixed_argument_that_a_torch_argument_already_maps_to_fails_the_case():
+    target = _port()
+    target.arguments = {"mse_loss": Signature(fixed={"reduction": "sum"})}
+    outcome = check_forward(find("mse_loss(float64, (4, 5))"), target)
+    assert outcome.status == "failed" and "Signature.fixed sets 'reduction'" in outcome.message
+
+
+class _LossArray(np.ndarray):
+    """A framework whose losses are methods of its arrays (as tinygrad's)."""
+
+    def squared_error(self, target, reduction="mean", weight=None):
+        return reference_module().mse_loss(np.asarray(self), np.asarray(target), reduction, weight)
+
+
+class _MethodAdapter(NumpyAdapter):
+    name = "methods"
+
+    def asarray(self, value, dtype_name):
+        return super().asarray(value, dtype_name).view(_LossArray)
+
+
+def test_method_style_functions_are_called_on_their_first_argument():
+    module = types.ModuleType("methods")  # defines no function at all
+    module.ADAPTER = _MethodAdapter()
+    module.ARGUMENTS = {"mse_loss": Signature(name="squared_error", method=True)}
+    target = ArrayTarget(module, "methods")
+    assert target.provides("mse_loss") and not target.provides("l1_loss")
+    assert not failures(target, "mse_loss", ("forward", "error"))
+    module.ARGUMENTS = {"mse_loss": Signature(name="no_such_method", method=True)}
+    outcome = check_forward(find("mse_loss(float64, (4, 5))"), ArrayTarget(module, "methods"))
+    assert outcome.status == "failed" and "raised AttributeError" in outcome.message
+
+
+def _mse_backward_without(name, value=None):
+    def mse_loss_backward(grad_output, input, target, reduction="mean", weight=None):
+        grads = reference.mse_loss_backward(grad_output, input, target, reduction, weight)
+        if value == "missing":
+            del grads[name]
+        else:
+            grads[name] = value
+        return grads
+
+    return mse_loss_backward
+
+
+def test_none_is_a_zero_gradient_and_a_missing_one_fails():
+    cases = [c for c in generate(REGISTRY["mse_loss"], dtypes=("float64",)) if "weight" not in c.id]
+    empty = next(c for c in cases if 0 in c.shape)
+    full = find("mse_loss(float64, (4, 5))")
+    none = _port(mse_loss_backward=_mse_backward_without("target"))
+    assert check_backward(empty, none).status == "passed"  # an empty gradient is zero
+    outcome = check_backward(full, none)
+    assert outcome.status == "failed" and "grad of target: got 0.0, but should be" in outcome.message
+    missing = _port(mse_loss_backward=_mse_backward_without("target", "missing"))
+    assert "grad of target: not returned" in check_backward(full, missing).message
+    assert "grad of target: not returned" in check_backward(empty, missing).message
+
+
+def test_none_from_an_adapters_autodiff_is_a_zero_gradient_too():
+    class ZeroTargetGradient(NumpyAdapter):
+        """An autodiff that differentiates through the reference's backward, dropping target's."""
+
+        def gradients(self, fn, args, kwargs, names, grad_output, out):
+            grads = reference.mse_loss_backward(grad_output, kwargs["input"], kwargs["target"],
+                                                kwargs.get("reduction", "mean"), kwargs.get("weight"))
+            return {n: (None if n == "target" else grads[n]) for n in names}
+
+    module = types.ModuleType("autodiff")
+    module.ADAPTER = ZeroTargetGradient()
+    module.mse_loss = reference_module().mse_loss
+    target = ArrayTarget(module, "autodiff")
+    empty = next(c for c in generate(REGISTRY["mse_loss"], dtypes=("float64",)) if 0 in c.shape)
+    assert check_backward(empty, target).status == "passed"
+    assert "grad of target: got 0.0" in check_backward(find("mse_loss(float64, (4, 5))"), target).message
+
+
+def test_no_grad_arguments_are_not_asked_for_and_skip_with_a_reason():
+    full = find("mse_loss(float64, (4, 5))")
+    asked = []
+
+    class Recording(NumpyAdapter):
+        def gradients(self, fn, args, kwargs, names, grad_output, out):
+            asked.append(names)
+            return {n: reference.mse_loss_backward(grad_output, kwargs["input"], kwargs["target"])[n] for n in names}
+
+    module = types.ModuleType("no_grad")
+    module.ADAPTER = Recording()
+    module.mse_loss = reference_module().mse_loss
+    module.ARGUMENTS = {"mse_loss": Signature(no_grad=("target",))}
+    assert check_backward(full, ArrayTarget(module, "no_grad")).status == "passed"
+    assert asked == [("input",)]
+    module.ARGUMENTS = {"mse_loss": Signature(no_grad=("input", "target"))}
+    outcome = check_backward(full, ArrayTarget(module, "no_grad"))
+    assert outcome == harness.Outcome("skipped",
+                                      "the port does not differentiate 'input', 'target' (Signature.no_grad)")
+    # a hand-written backward that leaves target out passes only when the table says so
+    port = _port(mse_loss_backward=_mse_backward_without("target", "missing"))
+    assert check_backward(full, port).status == "failed"
+    port.arguments = {"mse_loss": Signature(no_grad=("target",))}
+    assert check_backward(full, port).status == "passed"
+
+
+def test_a_planted_fault_in_an_argument_mapping_is_caught():
+    """Swapping two renames is the classic slip of a binding table; the suite must see it."""
+    widened = reference_module()
+
+    def ranking(*, x1, x2, y, margin=0.0, reduction="mean"):  # keywords only, as many frameworks' losses
+        return widened.margin_ranking_loss(x1, x2, y, margin, reduction)
+
+    module = types.ModuleType("ranking")
+    module.ADAPTER = NumpyAdapter()
+    module.ranking = ranking
+    right = {"input1": "x1", "input2": "x2", "target": "y"}
+
+    def caught(**signature):
+        module.ARGUMENTS = {"margin_ranking_loss": Signature(name="ranking", **signature)}
+        return failures(ArrayTarget(module, "ranking"), "margin_ranking_loss", ("forward",))
+
+    assert not caught(rename=right, positional=())
+    assert caught(rename={**right, "input1": "x2", "input2": "x1"}, positional=())
+    module.ranking = lambda x1, x2, y, margin=0.0, reduction="mean": ranking(x1=x1, x2=x2, y=y, margin=margin,
+                                                                            reduction=reduction)
+    assert not caught(rename=right)
+    assert caught(rename=right, positional=("x2", "x1", "y"))  # a wrong order is the same slip
+
+
+# --- torch targets take the same path -----------------------------------------------------
+
+
+def test_a_torch_target_may_drop_an_option_it_lacks(tmp_path):
+    """torch._refs has no ``weight`` in mse_loss: with ARGUMENTS its weighted cases skip."""
+    port = tmp_path / "refs_port.py"
+    port.write_text("from torch._refs.nn.functional import mse_loss\n")
+    weighted = find("mse_loss(float64, (4, 5), weight=<positive>)")
+    plain = find("mse_loss(float64, (4, 5))")
+    without = load(str(port))
+    assert type(without) is TorchTarget
+    assert "raised TypeError" in check_forward(weighted, without).message  # thousands of such failures
+    assert check_forward(plain, without).status == "passed"
+    port.write_text("from torch._refs.nn.functional import mse_loss\nfrom conformance.adapters import Signature\n"
+                    "ARGUMENTS = {'mse_loss': Signature(drop={'weight': None})}\n")
+    target = load(str(port))
+    assert type(target) is TorchTarget and isinstance(target.adapter, TorchAdapter)
+    for check in (check_forward, check_backward):
+        assert check(weighted, target) == harness.Outcome(
+            "skipped", "the port has no 'weight' (only weight=None, torch's default, is checked)")
+        assert check(plain, target).status == "passed"
+    failed = failures(target, "mse_loss", ("forward", "backward", "error"))
+    assert not failed, failed[:3]
+
+
+def test_a_torch_target_gets_every_signature_field(tmp_path):
+    """The fields are the adapter path's, so they work on torch tensors: a method-style,
+    renamed, reordered port with a fixed flag and a per-function dtype list."""
+    port = tmp_path / "torch_methods.py"
+    port.write_text(
+        "import torch\nfrom conformance.adapters import Signature\n"
+        "torch.Tensor.conformance_mse = lambda self, target, reduction, scale: "
+        "scale * torch.nn.functional.mse_loss(self, target, reduction=reduction)\n"
+        "ARGUMENTS = {'mse_loss': Signature(name='conformance_mse', method=True, drop={'weight': None},\n"
+        "                                   fixed={'scale': 1.0}, dtypes=('float64',), no_grad=('target',))}\n")
+    try:
+        target = load(str(port))
+        plain = find("mse_loss(float64, (4, 5))")
+        assert check_forward(plain, target).status == "passed"
+        assert check_backward(plain, target).status == "passed"
+        assert "has no float32" in check_forward(find("mse_loss(float32, (4, 5))"), target).message
+    finally:
+        import torch
+
+        del torch.Tensor.conformance_mse
+
+
+def test_torch_none_gradient_is_zero_as_for_every_adapter():
+    """autograd's ``allow_unused``: a torch target whose output ignores ``target`` gets zeros."""
+    import torch.nn.functional as F
+
+    def mse_loss(input, target, reduction="mean", weight=None):
+        return F.mse_loss(input, target.detach(), reduction=reduction, weight=weight)
+
+    target = faulty_target(mse_loss=mse_loss)
+    outcome = check_backward(find("mse_loss(float64, (4, 5))"), target)
+    assert outcome.status == "failed" and "grad of target: got 0.0" in outcome.message
+    assert "grad of input" not in outcome.message
+    empty = next(c for c in generate(REGISTRY["mse_loss"], dtypes=("float64",)) if 0 in c.shape)
+    assert check_backward(empty, target).status == "passed"

@@ -12,11 +12,12 @@ import torch
 import torch.nn.functional as F
 
 from conformance import compare as cmp
+from conformance.adapters import TorchAdapter, reference_module
 from conformance.cases import Case, all_cases, find, generate
 from conformance.dtypes import FLOAT_DTYPES, FORMATS, round_to, ulp
-from conformance.harness import ErrorInstance, check_backward, check_error, check_forward
+from conformance.harness import ErrorInstance, Outcome, check_backward, check_error, check_forward
 from conformance.registry import REGISTRY
-from conformance.targets import TorchTarget, load_module
+from conformance.targets import ArrayTarget, TorchTarget, load_module
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -212,6 +213,35 @@ def test_features_newer_than_the_installed_torch_skip_with_a_reason(monkeypatch)
     outcome = check_forward(smoothed, target)
     assert outcome.status == "skipped" and "needs torch >= 1.10 (label_smoothing)" in outcome.message
     assert check_forward(plain, target).status == "passed"
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:1", "xpu", "mps", "meta"])
+def test_a_device_that_is_not_available_skips_naming_it(device):
+    if TorchAdapter().unavailable(device) is None:
+        pytest.skip(f"{device} is available here")
+    target = TorchTarget.load()
+    case = Case("mse_loss", "float32", (4, 5), device=device)
+    for check in (check_forward, check_backward):
+        assert check(case, target) == Outcome("skipped", f"{device} is not available")
+    assert check_error(ErrorInstance("mse_loss", 0, device), target) == Outcome("skipped", f"{device} is not available")
+
+
+def test_device_availability_asks_the_backend(monkeypatch):
+    adapter = TorchAdapter()
+    assert adapter.unavailable("cpu") is None and adapter.unavailable("meta") == "meta is not available"
+    assert adapter.unavailable("tpu") == "tpu is not available (not a torch device)"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert adapter.unavailable("cuda") is None and adapter.unavailable("cuda:0") is None
+    assert adapter.unavailable("cuda:1") == "cuda:1 is not available"
+    assert adapter.on("cuda:0").device == "cuda:0" and adapter.device == "cpu"
+
+
+def test_array_targets_run_on_the_cpu_only_unless_their_adapter_says_otherwise():
+    target = ArrayTarget(reference_module(), "reference")
+    outcome = check_forward(Case("mse_loss", "float32", (4, 5), device="cuda"), target)
+    assert outcome == Outcome("skipped", "array targets run where their adapter puts them; --device applies to "
+                                         "torch targets")
 
 
 def test_load_module_from_file_and_name(tmp_path):
