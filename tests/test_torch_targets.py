@@ -1,0 +1,121 @@
+"""torch's own backends as targets (conformance/torch_targets): torch.compile passes a few cases,
+a Dynamo fallback to eager fails the case instead of passing it, torch._refs runs. Each
+compilation costs seconds on a CPU: a few cases only."""
+
+import types
+
+import pytest
+import torch
+
+from conformance.cases import find
+from conformance.harness import run_check
+from conformance.targets import TorchTarget, load
+from conformance.torch_targets import CompiledFunction
+
+COMPILED_CASES = ["mse_loss(float32, (4, 5))", "mse_loss(float32, (5,), reduction='sum')",
+                  "cross_entropy(float32, (4, 5))", "cross_entropy(float32, (4, 5), ignore_index=-1)"]
+
+
+@pytest.fixture(scope="module")
+def compiled():
+    return load("conformance.torch_targets.compiled")
+
+
+def _planted(**settings):
+    """A target whose mse_loss is compiled with Dynamo's recompile limit lowered to 1."""
+    torch._dynamo.reset()  # the cache of F.mse_loss's code object is shared by every torch.compile of it
+    module = types.ModuleType("planted_recompile_limit")
+    module.mse_loss = CompiledFunction("mse_loss", dynamic=False, recompile_limit=1, **settings)
+    return TorchTarget(module, "planted_recompile_limit")
+
+
+@pytest.mark.parametrize("case_id", COMPILED_CASES)
+@pytest.mark.parametrize("check", ["forward", "backward"])
+def test_compiled_passes(compiled, check, case_id):
+    outcome = run_check(check, find(case_id), compiled)
+    assert outcome.status == "passed", outcome.message
+
+
+def test_compiled_dynamic_serves_shapes_with_one_graph():
+    from torch._dynamo.utils import counters
+
+    target = load("conformance.torch_targets.compiled_dynamic")
+    outcome = run_check("forward", find("mse_loss(float32, (4, 5), reduction='sum')"), target)
+    assert outcome.status == "passed", outcome.message
+    fn, graphs = target.function("l1_loss"), counters["stats"]["unique_graphs"]
+    for shape in ((4, 5), (6, 7), (3, 9)):
+        x = torch.randn(shape)
+        torch.testing.assert_close(fn(x, x * 2), torch.nn.functional.l1_loss(x, x * 2))
+    assert counters["stats"]["unique_graphs"] - graphs == 1  # symbolic sizes: one graph, not one per shape
+
+
+def test_compiled_counts_compiled_runs(compiled):
+    fn = compiled.function("mse_loss")
+    before = fn.runs
+    x = torch.randn(3, 2)
+    torch.testing.assert_close(fn(x, x + 1), torch.nn.functional.mse_loss(x, x + 1))
+    assert fn.runs == before + 1
+
+
+def test_compiled_provides_what_torch_has(compiled):
+    for name in ("mse_loss", "cross_entropy", "multilabel_margin_loss", "ctc_loss", "softmax"):
+        assert compiled.provides(name) and isinstance(compiled.function(name), CompiledFunction)
+
+
+def test_recompile_limit_fallback_fails_the_case():
+    """Dynamo's own guard off: after one graph it runs F.mse_loss eagerly, which would pass."""
+    target = _planted(fail_on_recompile_limit_hit=False)
+    assert run_check("forward", find("mse_loss(float32, (4, 5))"), target).status == "passed"
+    outcome = run_check("forward", find("mse_loss(float32, (5,))"), target)  # a new shape: a recompile
+    assert outcome.status == "failed"
+    assert "raised EagerFallback" in outcome.message and "recompile limit" in outcome.message
+    assert "rerun:" in outcome.message
+    # The same call outside the harness: eager's value, with the fallback reported, never returned.
+    with pytest.raises(Exception, match="eagerly") as raised:
+        target.function("mse_loss")(torch.ones(3), torch.zeros(3))
+    assert type(raised.value).__name__ == "EagerFallback" and not isinstance(raised.value, RuntimeError)
+
+
+def test_recompile_limit_with_dynamo_guard_fails_the_case():
+    target = _planted(fail_on_recompile_limit_hit=True)
+    assert run_check("forward", find("mse_loss(float32, (4, 5))"), target).status == "passed"
+    outcome = run_check("forward", find("mse_loss(float32, (5,))"), target)
+    assert outcome.status == "failed" and "recompile limit" in outcome.message
+
+
+def test_an_error_of_compiled_code_is_not_a_fallback():
+    fn = CompiledFunction("mse_loss")
+    with pytest.raises(RuntimeError) as raised:  # broadcasting (3,) against (4,) fails while tracing
+        fn(torch.ones(3), torch.ones(4))
+    assert type(raised.value).__name__ != "EagerFallback"
+
+
+def test_a_call_python_refuses_is_not_a_fallback():
+    with pytest.raises(TypeError, match="target"):
+        CompiledFunction("mse_loss")(torch.ones(3))
+
+
+def test_torch_derived_targets_inherit_torch_divergences():
+    for name in ("compiled", "compiled_dynamic", "refs"):
+        module = load(f"conformance.torch_targets.{name}").module
+        assert module.INHERITS_TORCH_DIVERGENCES is True
+
+
+def test_refs_target_runs():
+    refs = load("conformance.torch_targets.refs")
+    assert not refs.provides("cross_entropy")  # not in torch._refs.nn.functional
+    for check, case_id in [("forward", "mse_loss(float32, (4, 5))"), ("backward", "nll_loss(float64, (4, 5))"),
+                           ("forward", "softmax(float32, (3, 4), dim=1)")]:
+        outcome = run_check(check, find(case_id), refs)
+        assert outcome.status == "passed", outcome.message
+    implicit = run_check("forward", find("softmax(float32, (3, 4))"), refs)  # dim=None: a genuine difference
+    assert implicit.status == "failed" and "implicit dim not supported" in implicit.message
+    weighted = run_check("forward", find("mse_loss(float32, (4, 5), weight=<positive>)"), refs)
+    assert weighted.status == "skipped" and "'weight'" in weighted.message  # ARGUMENTS drops it
+
+
+def test_refs_drops_weight():
+    refs = load("conformance.torch_targets.refs")
+    signature = refs.module.ARGUMENTS["mse_loss"]
+    assert signature.unsupported({"weight": None}) is None
+    assert "weight" in signature.unsupported({"weight": torch.ones(3).numpy()})
