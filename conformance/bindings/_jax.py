@@ -62,7 +62,7 @@ class JaxAdapter(ArrayAdapter):
 
         return jax.jit(compiled)(arrays, named)
 
-    def gradients(self, fn, args, kwargs, names, grad_output):
+    def gradients(self, fn, args, kwargs, names, grad_output, out=None):
         def f(*diff):
             return fn(*args, **{**kwargs, **dict(zip(names, diff, strict=True))})
 

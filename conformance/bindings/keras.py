@@ -18,7 +18,17 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..adapters import NumpyAdapter  # noqa: E402
-from ._shared import Unmapped, bind, class_axis, is_floating, padded_targets, softmax_dim, table  # noqa: E402
+from ._shared import (  # noqa: E402
+    Unmapped,
+    bind,
+    class_axis,
+    is_floating,
+    padded_targets,
+    softmax_axis,
+    table,
+    unbatched,
+    unit_axis,
+)
 
 BACKEND = keras.backend.backend()
 if BACKEND == "jax":
@@ -37,16 +47,22 @@ def _classes_last(x):
     return keras.ops.moveaxis(x, class_axis(x), -1)
 
 
-def _unit_axis(x):
-    return x[..., None]
+def _target(values):
+    """torch's CTC targets (padded, concatenated or unbatched) as keras's padded ``(N, S)``."""
+    return padded_targets(np, values["targets"], values["target_lengths"])[0]
 
 
-def _ctc_targets(values):
-    return padded_targets(np, values["targets"], values["target_lengths"])
+def _target_length(values):
+    return padded_targets(np, values["targets"], values["target_lengths"])[1]
 
 
-def _ctc_lengths(values):
+def _output_length(values):
     return np.asarray(values["input_lengths"]).reshape(-1)
+
+
+def _probs_classes_last(target):
+    """Probability targets have the input's layout; index targets have no class axis."""
+    return _classes_last(target) if is_floating(target) else target
 
 
 def _batch_first(log_probs):
@@ -57,15 +73,15 @@ ELEMENTWISE = "a unit axis appended, so the mean over the last axis keeps per-el
 
 MAPPING = {
     "softmax": bind("keras.ops.softmax", drop={"dtype": None}, consumed=("dim",),
-                    fixed={"axis": lambda v: softmax_dim(v["dim"], v["input"].ndim)}, rename={"input": "x"}),
+                    fixed={"axis": softmax_axis}, rename={"input": "x"}),
     "log_softmax": bind("keras.ops.log_softmax", drop={"dtype": None}, consumed=("dim",),
-                        fixed={"axis": lambda v: softmax_dim(v["dim"], v["input"].ndim)}, rename={"input": "x"}),
+                        fixed={"axis": softmax_axis}, rename={"input": "x"}),
     "cross_entropy": bind(
         {"index targets": "keras.ops.sparse_categorical_crossentropy",
          "probability targets": "keras.ops.categorical_crossentropy"},
         choose=lambda v: "probability targets" if is_floating(v["target"]) else "index targets",
         rename={"input": "output"}, positional=("target", "output"), fixed={"from_logits": True},
-        convert={"input": _classes_last, "target": lambda t: _classes_last(t) if is_floating(t) else t},
+        convert={"input": _classes_last, "target": _probs_classes_last},
         drop={"weight": None, "ignore_index": -100, "label_smoothing": 0.0}, reduced=True,
         note="from_logits=True; class axis moved last"),
     "binary_cross_entropy": bind(
@@ -78,28 +94,27 @@ MAPPING = {
     "ctc_loss": bind(
         "keras.ops.ctc_loss", rename={"log_probs": "output", "blank": "mask_index"},
         convert={"log_probs": _batch_first},
-        fixed={"target": lambda v: _ctc_targets(v)[0], "target_length": lambda v: _ctc_targets(v)[1],
-               "output_length": _ctc_lengths},
+        fixed={"target": _target, "target_length": _target_length, "output_length": _output_length},
         consumed=("targets", "input_lengths", "target_lengths"), positional=("target", "output"),
         drop={"zero_infinity": False}, only={"reduction": ("none", "sum")}, reduced=True,
-        result=lambda out, v: out[0] if v["log_probs"].ndim == 2 else out,
+        result=unbatched,
         note="time axis moved after the batch axis; keras normalizes its input (logits), torch takes "
              "log-probabilities as given"),
     "mse_loss": bind("keras.losses.mean_squared_error", rename={"input": "y_pred", "target": "y_true"},
-                     positional=("y_true", "y_pred"), convert={"input": _unit_axis, "target": _unit_axis},
+                     positional=("y_true", "y_pred"), convert={"input": unit_axis, "target": unit_axis},
                      drop={"weight": None}, reduced=True, note=ELEMENTWISE),
     "l1_loss": bind("keras.losses.mean_absolute_error", rename={"input": "y_pred", "target": "y_true"},
-                    positional=("y_true", "y_pred"), convert={"input": _unit_axis, "target": _unit_axis},
+                    positional=("y_true", "y_pred"), convert={"input": unit_axis, "target": unit_axis},
                     drop={"weight": None}, reduced=True, note=ELEMENTWISE),
     "huber_loss": bind("keras.losses.huber", rename={"input": "y_pred", "target": "y_true"},
-                       positional=("y_true", "y_pred"), convert={"input": _unit_axis, "target": _unit_axis},
+                       positional=("y_true", "y_pred"), convert={"input": unit_axis, "target": unit_axis},
                        drop={"weight": None}, reduced=True, note=ELEMENTWISE),
     "smooth_l1_loss": bind("keras.losses.huber", rename={"input": "y_pred", "target": "y_true"},
-                           positional=("y_true", "y_pred"), convert={"input": _unit_axis, "target": _unit_axis},
+                           positional=("y_true", "y_pred"), convert={"input": unit_axis, "target": unit_axis},
                            drop={"beta": 1.0}, reduced=True,
                            note="smooth_l1 with beta=1 is huber with delta=1; other betas skip. " + ELEMENTWISE),
     "poisson_nll_loss": bind("keras.losses.poisson", rename={"input": "y_pred", "target": "y_true"},
-                             positional=("y_true", "y_pred"), convert={"input": _unit_axis, "target": _unit_axis},
+                             positional=("y_true", "y_pred"), convert={"input": unit_axis, "target": unit_axis},
                              drop={"log_input": False, "full": False, "eps": 1e-8}, reduced=True,
                              note="log_input=False (keras takes the rate, not its log); keras adds its own "
                                   "epsilon in the log. " + ELEMENTWISE),

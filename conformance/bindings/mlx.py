@@ -9,7 +9,7 @@ import mlx.core as mx
 import numpy as np
 
 from ..adapters import ArrayAdapter
-from ._shared import Unmapped, bind, class_axis, softmax_dim, table
+from ._shared import Unmapped, bind, input_class_axis, softmax_axis, table, unit_axis
 
 DTYPES = {"float64": mx.float64, "float32": mx.float32, "float16": mx.float16, "bfloat16": mx.bfloat16}
 INTEGERS = {"int64": mx.int64, "int32": mx.int32, "int16": mx.int16, "uint8": mx.uint8, "bool": mx.bool_}
@@ -52,7 +52,7 @@ class MlxAdapter(ArrayAdapter):
             mx.eval(out)
         return out
 
-    def gradients(self, fn, args, kwargs, names, grad_output):
+    def gradients(self, fn, args, kwargs, names, grad_output, out=None):
         def f(*diff):
             return fn(*args, **{**kwargs, **dict(zip(names, diff, strict=True))})
 
@@ -64,23 +64,19 @@ class MlxAdapter(ArrayAdapter):
 ADAPTER = MlxAdapter()
 
 
-def _class_axis(values):
-    return class_axis(values["input"])
-
-
 ELEMENTWISE = "a unit axis appended, so MLX's sum over the last axis keeps per-element terms"
 
 MAPPING = {
     "softmax": bind("mlx.core.softmax", drop={"dtype": None}, consumed=("dim",),
-                    fixed={"axis": lambda v: softmax_dim(v["dim"], v["input"].ndim)}),
+                    fixed={"axis": softmax_axis}),
     "log_softmax": bind("mlx.nn.log_softmax", drop={"dtype": None}, consumed=("dim",), rename={"input": "x"},
-                        fixed={"axis": lambda v: softmax_dim(v["dim"], v["input"].ndim)}),
+                        fixed={"axis": softmax_axis}),
     "cross_entropy": bind("mlx.nn.losses.cross_entropy", rename={"input": "logits", "target": "targets"},
-                          fixed={"axis": _class_axis}, drop={"weight": None, "ignore_index": -100},
+                          fixed={"axis": input_class_axis}, drop={"weight": None, "ignore_index": -100},
                           note="index and probability targets and label_smoothing are MLX's; its weights "
                                "weigh each loss, not each class"),
     "nll_loss": bind("mlx.nn.losses.nll_loss", rename={"input": "inputs", "target": "targets"},
-                     fixed={"axis": _class_axis}, drop={"weight": None, "ignore_index": -100}),
+                     fixed={"axis": input_class_axis}, drop={"weight": None, "ignore_index": -100}),
     "binary_cross_entropy": bind("mlx.nn.losses.binary_cross_entropy",
                                  rename={"input": "inputs", "target": "targets", "weight": "weights"},
                                  fixed={"with_logits": False}, note="weight is MLX's (weights)"),
@@ -88,7 +84,7 @@ MAPPING = {
         "mlx.nn.losses.binary_cross_entropy", rename={"input": "inputs", "target": "targets", "weight": "weights"},
         fixed={"with_logits": True}, drop={"pos_weight": None}, note="weight is MLX's (weights)"),
     "kl_div": bind("mlx.nn.losses.kl_div_loss", rename={"input": "inputs", "target": "targets"},
-                   convert={"input": lambda x: x[..., None], "target": lambda x: x[..., None]},
+                   convert={"input": unit_axis, "target": unit_axis},
                    drop={"log_target": True}, only={"reduction": ("none", "mean", "sum")},
                    note="log_target=True (MLX takes log-probability targets). " + ELEMENTWISE),
     "gaussian_nll_loss": bind("mlx.nn.losses.gaussian_nll_loss",

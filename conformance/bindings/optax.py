@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._jax import JaxAdapter
-from ._shared import Unmapped, bind, class_axis, is_floating, padded_targets, softmax_dim, table
+from ._shared import Unmapped, bind, class_axis, is_floating, padded_targets, softmax_axis, table, unbatched, unit_axis
 
 ADAPTER = JaxAdapter("optax")
 
@@ -22,11 +22,17 @@ def _classes_last(x):
 
 
 def _probs_classes_last(target):
+    """Probability targets have the input's layout; index targets have no class axis."""
     return _classes_last(target) if is_floating(target) else target
 
 
 def _ctc_labels(values):
     return padded_targets(np, values["targets"], values["target_lengths"])
+
+
+def _labels(values):
+    """torch's CTC targets (padded, concatenated or unbatched) as optax's padded labels."""
+    return jnp.asarray(_ctc_labels(values)[0])
 
 
 def _logit_paddings(values):
@@ -46,11 +52,11 @@ def _batch_first(log_probs):
 
 
 MAPPING = {
-    "softmax": bind("jax.nn.softmax", rename={"dim": "axis"}, drop={"dtype": None},
-                       fixed={"axis": lambda v: softmax_dim(v["dim"], v["input"].ndim)}, consumed=("dim",),
+    "softmax": bind("jax.nn.softmax", drop={"dtype": None},
+                       fixed={"axis": softmax_axis}, consumed=("dim",),
                        note="jax.nn, not optax: optax has no softmax"),
     "log_softmax": bind("jax.nn.log_softmax", drop={"dtype": None},
-                           fixed={"axis": lambda v: softmax_dim(v["dim"], v["input"].ndim)}, consumed=("dim",),
+                           fixed={"axis": softmax_axis}, consumed=("dim",),
                            note="jax.nn, not optax"),
     "cross_entropy": bind(
         {"index targets": "optax.losses.softmax_cross_entropy_with_integer_labels",
@@ -66,11 +72,11 @@ MAPPING = {
     "ctc_loss": bind(
         "optax.losses.ctc_loss", rename={"log_probs": "logits", "blank": "blank_id"},
         convert={"log_probs": _batch_first},
-        fixed={"logit_paddings": _logit_paddings, "labels": lambda v: jnp.asarray(_ctc_labels(v)[0]),
+        fixed={"logit_paddings": _logit_paddings, "labels": _labels,
                "label_paddings": _label_paddings},
         consumed=("targets", "input_lengths", "target_lengths"), positional=("logits",),
         drop={"zero_infinity": False}, only={"reduction": ("none", "sum")}, reduced=True,
-        result=lambda out, v: out[0] if v["log_probs"].ndim == 2 else out,
+        result=unbatched,
         note="time axis moved after the batch axis; lengths given as paddings; optax normalizes its "
              "input (logits), torch takes log-probabilities as given"),
     "kl_div": bind(
@@ -78,7 +84,7 @@ MAPPING = {
          "log_target=True": "optax.losses.kl_divergence_with_log_targets"},
         choose=lambda v: f"log_target={v['log_target']}",
         rename={"input": "log_predictions", "target": "targets"}, consumed=("log_target",),
-        convert={"input": lambda x: x[..., None], "target": lambda x: x[..., None]},
+        convert={"input": unit_axis, "target": unit_axis},
         positional=("log_predictions",), reduced=True,
         note="a unit axis appended, so optax's sum over the last axis keeps per-element terms; "
              "'batchmean' is not a plain mean and skips"),

@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 from tinygrad import Tensor, dtypes  # noqa: E402
 
 from ..adapters import ArrayAdapter  # noqa: E402
-from ._shared import Unmapped, bind, softmax_dim, table  # noqa: E402
+from ._shared import Unmapped, bind, softmax_axis, table  # noqa: E402
 
 DTYPES = {"float64": dtypes.float64, "float32": dtypes.float32, "float16": dtypes.float16,
           "bfloat16": dtypes.bfloat16}
@@ -60,7 +60,7 @@ class TinygradAdapter(ArrayAdapter):
         out = fn(*args, **kwargs)
         return out.realize() if isinstance(out, Tensor) else out
 
-    def gradients(self, fn, args, kwargs, names, grad_output):
+    def gradients(self, fn, args, kwargs, names, grad_output, out=None):
         out = fn(*args, **kwargs)
         grads = out.gradient(*[kwargs[n] for n in names], gradient=grad_output.cast(out.dtype))
         return {n: g.realize() for n, g in zip(names, grads, strict=True)}
@@ -70,9 +70,9 @@ ADAPTER = TinygradAdapter()
 
 MAPPING = {
     "softmax": bind("tinygrad.Tensor.softmax", consumed=("dim",),
-                    fixed={"axis": lambda v: softmax_dim(v["dim"], v["input"].ndim)}),
+                    fixed={"axis": softmax_axis}),
     "log_softmax": bind("tinygrad.Tensor.log_softmax", consumed=("dim",),
-                        fixed={"axis": lambda v: softmax_dim(v["dim"], v["input"].ndim)}),
+                        fixed={"axis": softmax_axis}),
     "cross_entropy": bind("tinygrad.Tensor.cross_entropy", rename={"target": "Y"},
                           drop={"weight": None, "ignore_index": -100},
                           note="index and probability targets, class axis and label_smoothing are tinygrad's"),

@@ -1,0 +1,153 @@
+"""Framework bindings (conformance/bindings/): each installed framework passes a few cases of a
+mapped function through the suite's own checks, and a fault planted in its argument mapping
+(the class axis not moved, mean and sum swapped) is caught. A framework that is not installed
+skips with the reason. The shared table machinery (skips, the one reduction, the docs' tables)
+is checked without any framework."""
+
+import dataclasses
+import importlib
+import importlib.util
+import os
+import types
+
+import numpy as np
+import pytest
+
+from conformance.bindings import FRAMEWORKS, render
+from conformance.bindings._shared import PLAIN, Unmapped, bind, padded_targets, reduce, table
+from conformance.cases import find
+from conformance.harness import run_check
+from conformance.registry import REGISTRY
+from conformance.targets import ArrayTarget, load
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DOC = os.path.join(ROOT, "docs", "compat", "bindings.md")
+REQUIRES = {"optax": ("optax", "jax"), "keras": ("keras", "jax"), "tinygrad": ("tinygrad",), "mlx": ("mlx.core",)}
+
+# Cases on which the framework agrees with torch, forward and backward.
+AGREES = {
+    "optax": ["cross_entropy(float64, (4, 5))", "cross_entropy(float64, (3, 4, 5), reduction='sum', target=<probs>)",
+              "mse_loss(float32, (4, 5))"],
+    "keras": ["cross_entropy(float64, (4, 5))", "cross_entropy(float64, (3, 4, 5), reduction='sum', target=<probs>)",
+              "mse_loss(float32, (4, 5))"],
+    "tinygrad": ["nll_loss(float32, (4, 5), reduction='sum')", "nll_loss(float32, (3, 4, 5), reduction='sum')"],
+    "mlx": ["mse_loss(float32, (4, 5), reduction='sum')", "mse_loss(float32, (2, 3, 4), reduction='sum')"],
+}
+
+
+def _swap_mean_sum(reduction):
+    return {"mean": "sum", "sum": "mean"}.get(reduction, reduction)
+
+
+def _classes_not_moved(x):
+    return x
+
+
+def _last_axis(values):
+    return -1
+
+
+# A fault in the argument mapping, the function it is planted in, and a case it must fail.
+PLANTED = {
+    "optax": ("cross_entropy", {"convert": {"input": _classes_not_moved, "target": _classes_not_moved}},
+              "cross_entropy(float64, (3, 4, 5), reduction='sum', target=<probs>)", "forward"),
+    "keras": ("cross_entropy", {"convert": {"input": _classes_not_moved, "target": _classes_not_moved}},
+              "cross_entropy(float64, (3, 4, 5), reduction='sum', target=<probs>)", "forward"),
+    "tinygrad": ("nll_loss", {"convert": {"reduction": _swap_mean_sum}}, "nll_loss(float32, (4, 5))", "forward"),
+    "mlx": ("cross_entropy", {"fixed": {"axis": _last_axis}}, "cross_entropy(float32, (3, 4, 5), target=<probs>)",
+            "forward"),
+}
+
+
+def _binding(framework):
+    # find_spec, not importorskip: keras must first be imported by the binding, which picks its backend
+    for module in REQUIRES[framework]:
+        if importlib.util.find_spec(module.split(".")[0]) is None:
+            pytest.skip(f"{framework} is not installed (pip install 'torch-loss-conformance[{framework}]')")
+    return importlib.import_module(f"conformance.bindings.{framework}")
+
+
+def _planted(module, function, changes):
+    """The binding with one row's argument mapping changed: a copy of ARGUMENTS, the rest shared."""
+    copy = types.ModuleType(module.__name__ + "_planted")
+    copy.__dict__.update({k: v for k, v in vars(module).items() if not k.startswith("__")})
+    copy.ARGUMENTS = {**module.ARGUMENTS, function: dataclasses.replace(module.ARGUMENTS[function], **changes)}
+    return ArrayTarget(copy, f"planted {module.__name__}")
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_binding_passes_where_the_framework_agrees(framework):
+    _binding(framework)
+    target = load(f"conformance.bindings.{framework}")
+    for case_id in AGREES[framework]:
+        for check in ("forward", "backward"):
+            outcome = run_check(check, find(case_id), target)
+            assert outcome.status == "passed", f"{check} {case_id}: {outcome.status} {outcome.message}"
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_a_fault_planted_in_the_mapping_is_caught(framework):
+    module = _binding(framework)
+    function, changes, case_id, check = PLANTED[framework]
+    case = find(case_id)
+    assert run_check(check, case, load(f"conformance.bindings.{framework}")).status == "passed"
+    outcome = run_check(check, case, _planted(module, function, changes))
+    assert outcome.status == "failed", outcome.message
+    assert "got" in outcome.message or "raised" in outcome.message
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_mapping_lists_every_registry_function(framework):
+    module = _binding(framework)
+    assert list(module.MAPPING) == list(REGISTRY) or set(module.MAPPING) == set(REGISTRY)
+    for name, row in module.MAPPING.items():
+        if isinstance(row, Unmapped):
+            assert row.reason and not hasattr(module, name)
+        else:
+            assert callable(getattr(module, name)) and module.ARGUMENTS[name] is row
+            for path in row.functions().values():
+                assert path.split(".")[0] in (framework, "jax", "mlx", "tinygrad", "keras", "optax")
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_docs_render_the_table(framework):
+    module = _binding(framework)
+    with open(DOC, encoding="utf-8") as f:
+        doc = f.read()
+    table_text = f"<!-- table {framework} -->\n{render(module)}\n<!-- end table {framework} -->"
+    assert table_text in doc, f"docs/compat/bindings.md is stale: run python -m conformance.bindings {framework}"
+
+
+def test_what_the_framework_lacks_skips_as_not_provided():
+    row = bind("builtins.max", drop={"weight": None, "ignore_index": -100}, only={"p": (1,)}, reduced=True)
+    assert row.unsupported({"weight": None, "ignore_index": -100, "p": 1, "reduction": "sum"}) is None
+    for arguments, words in [({"weight": np.ones(3)}, "has no 'weight' argument"),
+                             ({"p": 2}, "has no p=2; only p=1 is checked"),
+                             ({"reduction": "batchmean"}, "returns per-element losses"),
+                             ({"target": np.array([1, -100])}, "holds ignore_index=-100 entries")]:
+        reason = row.unsupported(arguments)
+        assert reason.startswith("not provided by target: builtins.max") and words in reason, reason
+    assert row.unsupported({"target": np.array([[0.5, 0.5]])}) is None  # probabilities hold no index
+
+
+def test_the_one_reduction_is_the_plain_sum_or_mean():
+    losses = np.array([1.0, 2.0, 6.0])
+    assert [float(np.sum(reduce(losses, r))) for r in PLAIN] == [9.0, 3.0, 9.0]
+    with np.errstate(invalid="ignore"), pytest.warns(RuntimeWarning, match="empty"):
+        assert np.isnan(reduce(np.zeros((0, 3)), "mean"))  # torch's mean of nothing
+
+
+def test_a_table_must_list_every_registry_function():
+    with pytest.raises(ValueError, match="missing"):
+        table({"mse_loss": Unmapped("none")})
+    rows = {name: Unmapped("none") for name in REGISTRY}
+    rows["mse_loss"] = bind("numpy.subtract", reduced=True)
+    arguments, functions = table(rows)
+    assert list(arguments) == ["mse_loss"] and functions["mse_loss"] is np.subtract
+
+
+def test_ctc_targets_become_padded():
+    padded, lengths = padded_targets(np, np.array([1, 2, 3, 4, 5]), np.array([3, 2]))
+    assert padded.tolist() == [[1, 2, 3], [4, 5, 0]] and lengths.tolist() == [3, 2]
+    assert padded_targets(np, np.array([1, 2]), np.array(2))[0].tolist() == [[1, 2]]  # unbatched
+    assert padded_targets(np, np.array([[1, 2], [3, 0]]), (2, 1))[0].tolist() == [[1, 2], [3, 0]]
