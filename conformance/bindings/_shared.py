@@ -108,7 +108,8 @@ class Binding(Signature):
             values = dict(zip(torch_names[: len(args)], args, strict=True))
             values.update(kwargs)
             call = fn if self.choose is None else self.resolve(self.choose(values))
-            reduction = values.get("reduction") if self.reduced else None
+            # an error case may leave reduction out: torch's default then applies
+            reduction = values.get("reduction", "mean") if self.reduced else None
             port = {}
             for name, value in values.items():
                 if name in self.drop or name in self.consumed or (self.reduced and name == "reduction"):

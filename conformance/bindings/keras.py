@@ -69,7 +69,15 @@ def _batch_first(log_probs):
     return keras.ops.swapaxes(log_probs, 0, 1) if log_probs.ndim == 3 else log_probs[None]
 
 
-ELEMENTWISE = "a unit axis appended, so the mean over the last axis keeps per-element losses"
+def _target_per_element(values):
+    """The target broadcast to the input's shape, then a unit axis appended (keras matches ranks by
+    squeezing a trailing unit axis, so a lower-rank target would be misaligned)."""
+    return unit_axis(keras.ops.broadcast_to(values["target"], values["input"].shape))
+
+
+PER_ELEMENT = {"convert": {"input": unit_axis}, "fixed": {"y_true": _target_per_element}, "consumed": ("target",)}
+ELEMENTWISE = ("the target broadcast to the input's shape and a unit axis appended to both, so the mean over "
+               "the last axis keeps per-element losses")
 
 MAPPING = {
     "softmax": bind("keras.ops.softmax", drop={"dtype": None}, consumed=("dim",),
@@ -101,20 +109,20 @@ MAPPING = {
         note="time axis moved after the batch axis; keras normalizes its input (logits), torch takes "
              "log-probabilities as given"),
     "mse_loss": bind("keras.losses.mean_squared_error", rename={"input": "y_pred", "target": "y_true"},
-                     positional=("y_true", "y_pred"), convert={"input": unit_axis, "target": unit_axis},
+                     positional=("y_true", "y_pred"), **PER_ELEMENT,
                      drop={"weight": None}, reduced=True, note=ELEMENTWISE),
     "l1_loss": bind("keras.losses.mean_absolute_error", rename={"input": "y_pred", "target": "y_true"},
-                    positional=("y_true", "y_pred"), convert={"input": unit_axis, "target": unit_axis},
+                    positional=("y_true", "y_pred"), **PER_ELEMENT,
                     drop={"weight": None}, reduced=True, note=ELEMENTWISE),
     "huber_loss": bind("keras.losses.huber", rename={"input": "y_pred", "target": "y_true"},
-                       positional=("y_true", "y_pred"), convert={"input": unit_axis, "target": unit_axis},
+                       positional=("y_true", "y_pred"), **PER_ELEMENT,
                        drop={"weight": None}, reduced=True, note=ELEMENTWISE),
     "smooth_l1_loss": bind("keras.losses.huber", rename={"input": "y_pred", "target": "y_true"},
-                           positional=("y_true", "y_pred"), convert={"input": unit_axis, "target": unit_axis},
+                           positional=("y_true", "y_pred"), **PER_ELEMENT,
                            drop={"beta": 1.0}, reduced=True,
                            note="smooth_l1 with beta=1 is huber with delta=1; other betas skip. " + ELEMENTWISE),
     "poisson_nll_loss": bind("keras.losses.poisson", rename={"input": "y_pred", "target": "y_true"},
-                             positional=("y_true", "y_pred"), convert={"input": unit_axis, "target": unit_axis},
+                             positional=("y_true", "y_pred"), **PER_ELEMENT,
                              drop={"log_input": False, "full": False, "eps": 1e-8}, reduced=True,
                              note="log_input=False (keras takes the rate, not its log); keras adds its own "
                                   "epsilon in the log. " + ELEMENTWISE),
