@@ -1,16 +1,17 @@
 """torch's own backends as targets (conformance/torch_targets): torch.compile passes a few cases,
-a Dynamo fallback to eager fails the case instead of passing it, torch._refs runs. Each
-compilation costs seconds on a CPU: a few cases only."""
+a Dynamo fallback to eager fails the case instead of passing it, torch.compile's known divergences
+are recorded for it, torch._refs runs. Each compilation costs seconds on a CPU: a few cases only."""
 
 import types
 
 import pytest
 import torch
 
+from conformance import divergences
 from conformance.cases import find
 from conformance.harness import run_check
 from conformance.targets import TorchTarget, load
-from conformance.torch_targets import CompiledFunction
+from conformance.torch_targets import DIVERGENCES, CompiledFunction
 
 COMPILED_CASES = ["mse_loss(float32, (4, 5))", "mse_loss(float32, (5,), reduction='sum')",
                   "cross_entropy(float32, (4, 5))", "cross_entropy(float32, (4, 5), ignore_index=-1)"]
@@ -99,6 +100,20 @@ def test_torch_derived_targets_inherit_torch_divergences():
     for name in ("compiled", "compiled_dynamic", "refs"):
         module = load(f"conformance.torch_targets.{name}").module
         assert module.INHERITS_TORCH_DIVERGENCES is True
+    assert load("conformance.torch_targets.compiled").module.KNOWN_DIVERGENCES == DIVERGENCES
+
+
+def test_compile_divergence_records(compiled):
+    """Valid records today, read only for the compiled targets (not from known_divergences/)."""
+    records = divergences.load(DIVERGENCES)
+    assert {r.function for r in records} == {"multilabel_margin_loss", "mse_loss", "cross_entropy"}
+    assert not set(records) & set(divergences.load())
+    assert not any(r.applies("forward", "multilabel_margin_loss(float32, (4, 5), target=<full>)") for r in records)
+    # pytorch#141017: the entries after a target's -1 count under torch.compile; a failure, and recorded.
+    padded = "multilabel_margin_loss(float32, (4, 5))"
+    outcome = run_check("forward", find(padded), compiled)
+    assert outcome.status == "failed" and "but should be" in outcome.message
+    assert any(r.applies("forward", padded) and "141017" in r.link for r in records)
 
 
 def test_refs_target_runs():

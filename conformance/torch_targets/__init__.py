@@ -30,14 +30,19 @@ a limit of 1 with Dynamo's own guard turned off and checks that the next shape f
 True``: torch's known eager divergences (``conformance/known_divergences/``) apply to it too, as
 xfails, so that it is not failed for torch's own documented defects, and never hidden (an
 xfail is counted and shown). A port written from the spec does not declare it and is held to
-the documented value.
+the documented value. ``KNOWN_DIVERGENCES`` names a directory of further records, in the
+format of ``known_divergences/*.toml`` (``conformance.divergences.load(directory)`` reads it),
+that hold for that target only, e.g. ``torch.compile``'s wrong ``multilabel_margin_loss``
+(pytorch#141017).
 """
 
 import inspect
+import os
 
 import torch
 
 RECOMPILE_LIMIT = 1 << 20  # graphs per function: one per shape, dtype and option is the point of dynamic=False
+DIVERGENCES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "divergences")
 
 
 class EagerFallback(Exception):
