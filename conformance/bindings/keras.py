@@ -69,15 +69,22 @@ def _batch_first(log_probs):
     return keras.ops.swapaxes(log_probs, 0, 1) if log_probs.ndim == 3 else log_probs[None]
 
 
-def _target_per_element(values):
-    """The target broadcast to the input's shape, then a unit axis appended (keras matches ranks by
-    squeezing a trailing unit axis, so a lower-rank target would be misaligned)."""
-    return unit_axis(keras.ops.broadcast_to(values["target"], values["input"].shape))
+def _per_element(name):
+    def arrange(values):
+        shape = np.broadcast_shapes(values["input"].shape, values["target"].shape)
+        return unit_axis(keras.ops.broadcast_to(values[name], shape))
+
+    arrange.__name__ = f"{name}_per_element"
+    arrange.__doc__ = (f"torch's {name} broadcast to the shape of input and target together, then a unit axis "
+                       "appended: keras matches ranks by squeezing a trailing unit axis, so a lower-rank "
+                       "argument would be misaligned")
+    return arrange
 
 
-PER_ELEMENT = {"convert": {"input": unit_axis}, "fixed": {"y_true": _target_per_element}, "consumed": ("target",)}
-ELEMENTWISE = ("the target broadcast to the input's shape and a unit axis appended to both, so the mean over "
-               "the last axis keeps per-element losses")
+PER_ELEMENT = {"fixed": {"y_pred": _per_element("input"), "y_true": _per_element("target")},
+               "consumed": ("input", "target")}
+ELEMENTWISE = ("input and target broadcast together and a unit axis appended, so the mean over the last axis "
+               "keeps per-element losses")
 
 MAPPING = {
     "softmax": bind("keras.ops.softmax", drop={"dtype": None}, consumed=("dim",),
