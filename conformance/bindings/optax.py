@@ -47,6 +47,10 @@ def _label_paddings(values):
     return jnp.asarray(np.arange(labels.shape[1])[None, :] >= lengths[:, None], dtype=values["log_probs"].dtype)
 
 
+def _kl_variant(values):
+    return f"log_target={values.get('log_target', False)}"  # an error case may leave it out
+
+
 def _batch_first(log_probs):
     return jnp.swapaxes(log_probs, 0, 1) if log_probs.ndim == 3 else log_probs[None]
 
@@ -82,10 +86,10 @@ MAPPING = {
     "kl_div": bind(
         {"log_target=False": "optax.losses.kl_divergence",
          "log_target=True": "optax.losses.kl_divergence_with_log_targets"},
-        choose=lambda v: f"log_target={v['log_target']}",
+        choose=_kl_variant,
         rename={"input": "log_predictions", "target": "targets"}, consumed=("log_target",),
         convert={"input": unit_axis, "target": unit_axis},
-        positional=("log_predictions",), reduced=True,
+        positional=("log_predictions", "targets"), reduced=True,
         note="a unit axis appended, so optax's sum over the last axis keeps per-element terms; "
              "'batchmean' is not a plain mean and skips"),
     "huber_loss": bind("optax.losses.huber_loss", rename={"input": "predictions", "target": "targets"},
