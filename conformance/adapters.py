@@ -227,6 +227,8 @@ class TorchAdapter(ArrayAdapter):
         self.device = device
 
     def unavailable(self, device):
+        if device == "cpu":
+            return None
         try:
             where = torch.device(device)
         except (RuntimeError, TypeError, ValueError):
@@ -238,6 +240,8 @@ class TorchAdapter(ArrayAdapter):
         return f"{device} is not available"
 
     def on(self, device):
+        if device == self.device:
+            return self
         placed = copy.copy(self)
         placed.device = device
         return placed
@@ -252,8 +256,7 @@ class TorchAdapter(ArrayAdapter):
         return x.requires_grad_()
 
     def snapshot(self, x):
-        exact = bits(x)  # NaN payloads included
-        return tuple(exact.shape), exact.cpu().numpy().tobytes()
+        return _Bits(bits(x))  # NaN payloads included
 
     def to_numpy(self, x):
         return to_numpy(x)
@@ -266,7 +269,7 @@ class TorchAdapter(ArrayAdapter):
 
     def result_problems(self, x, dtype_name, what="output"):
         problems = super().result_problems(x, dtype_name, what)
-        if isinstance(x, torch.Tensor) and x.device.type != torch.device(self.device).type:
+        if isinstance(x, torch.Tensor) and x.device.type != self.device.split(":")[0]:
             prefix = "" if what == "output" else f"{what}: "
             problems.append(f"{prefix}device: got {x.device}, but should be {self.device}")
         return problems
@@ -282,6 +285,19 @@ class TorchAdapter(ArrayAdapter):
             raise Failure("output does not require grad: the target detached the graph")
         grads = torch.autograd.grad(out, [kwargs[n] for n in names], grad_output, allow_unused=True)
         return dict(zip(names, grads, strict=True))
+
+
+class _Bits:
+    """A tensor's exact bits, equal to another's when ``torch.equal`` says so (on its device)."""
+
+    def __init__(self, tensor):
+        self.tensor = tensor
+
+    def __eq__(self, other):
+        return isinstance(other, _Bits) and self.tensor.shape == other.tensor.shape and \
+            self.tensor.dtype == other.tensor.dtype and torch.equal(self.tensor, other.tensor)
+
+    __hash__ = None
 
 
 def _device_present(where):

@@ -20,7 +20,7 @@ import torch
 
 import reference
 
-from .adapters import ArrayAdapter, Failure, TorchAdapter
+from .adapters import IDENTITY, ArrayAdapter, Failure, TorchAdapter
 from .compare import budget_growth, compare
 from .domains import real
 from .registry import torch_release_at_least
@@ -234,30 +234,27 @@ def differentiable_args(spec, call):
 # --- the one path every target takes: availability, arguments, the call ---------------------
 
 
-def _unavailable(target, function, device, dtypes=(), arguments=None, required=None):
-    """Why ``target`` cannot run this call here (a skip reason), or None: the function, the
-    torch release it needs (``required``, for torch.nn.functional itself), the device, the
-    dtypes, the options its Signature drops."""
+def _unavailable(target, function, device, dtype, required=None):
+    """Why ``target`` cannot run ``function`` in ``dtype`` on ``device`` (a skip reason), or None:
+    the function, the torch release it needs (``required``, for torch.nn.functional itself), the
+    device, the dtype."""
     if not target.provides(function):
         return "not provided by target"
     if required and target.is_torch and not torch_release_at_least(torch.__version__, required[0]):
         return f"needs torch >= {required[0]} ({required[1]}); installed {torch.__version__}"
-    reason = target.adapter.unavailable(device)
-    for dtype in dict.fromkeys(dtypes):
-        reason = reason or target.unsupported(function, dtype)
-    if reason is None and arguments is not None:
-        reason = target.signature(function).unsupported(arguments)
-    return reason
+    return target.adapter.unavailable(device) or (dtype and target.unsupported(function, dtype))
 
 
 def _prepare(case, target):
-    """``(adapter on the case's device, call, None)``, or ``(None, None, skipped Outcome)``."""
-    reason = _unavailable(target, case.function, case.device, (case.dtype,),
-                          required=case.spec.requires(case.options))
+    """``(adapter on the case's device, call, None)``, or ``(None, None, skipped Outcome)``; the
+    call's output dtype and options are checked once it is sampled."""
+    reason = _unavailable(target, case.function, case.device, case.dtype, case.spec.requires(case.options))
     if reason:
         return None, None, _skipped(reason)
     call = case.spec.sample(case.rng(), case)
-    reason = _unavailable(target, case.function, case.device, (_out_dtype(case, call),), call.args)
+    out_dtype = _out_dtype(case, call)
+    reason = (out_dtype != case.dtype and target.unsupported(case.function, out_dtype)) or \
+        target.signature(case.function).unsupported(call.args)
     if reason:
         return None, None, _skipped(reason)
     return target.adapter.on(case.device), call, None
@@ -285,7 +282,10 @@ def _by_name(call, args, kwargs):
 def _port(target, function, call, fn=None):
     """The target's function (or ``fn``) behind torch's calling convention (its Signature applied)."""
     signature = target.signature(function)
-    return signature.wrap(fn or target.function(function), list(call.args), call.positional)
+    fn = fn or target.function(function)
+    if signature is IDENTITY:  # torch's convention already: nothing to map
+        return fn
+    return signature.wrap(fn, list(call.args), call.positional)
 
 
 def _call_target(adapter, fn, args, kwargs):
@@ -305,6 +305,15 @@ def _read_back(adapter, x, what="output"):
         return np.asarray(adapter.to_numpy(x)), None
     except Exception as exc:
         return None, f"{what}: cannot read its values back ({type(exc).__name__}: {exc})"
+
+
+def _shape(adapter, x):
+    """``(shape, None)`` of a result, or ``(None, why not)``: its ``shape``, else that of its values."""
+    shape = getattr(x, "shape", None)
+    if shape is not None:
+        return tuple(int(n) for n in shape), None
+    values, unreadable = _read_back(adapter, x)
+    return (None, unreadable) if unreadable else (values.shape, None)
 
 
 def _fail(problems, case, call, test, target):
@@ -425,10 +434,10 @@ def check_backward(case, target):
     if error:
         return Outcome("failed", _fail([error], case, call, "backward", target))
     problems = adapter.result_problems(out, out_dtype)
-    values, unreadable = _read_back(adapter, out) if not problems else (None, None)
+    shape, unreadable = _shape(adapter, out) if not problems else (None, None)
     if problems or unreadable:
         return Outcome("failed", _fail(problems or [unreadable], case, call, "backward", target))
-    grad_output = real(case.rng(1), np.shape(values), out_dtype)
+    grad_output = real(case.rng(1), shape, out_dtype)
     try:
         grads = _target_gradients(target, adapter, case, call, fn, args, kwargs, grad_args,
                                   adapter.asarray(grad_output, out_dtype), out)
@@ -508,7 +517,7 @@ def _error_call_text(target, instance, call, dtype):
 def check_error(instance, target):
     """Both the reference and the target must raise the registered exception class (or one the
     target's adapter accepts in its place)."""
-    reason = _unavailable(target, instance.function, instance.device)
+    reason = _unavailable(target, instance.function, instance.device, None)
     if reason:
         return _skipped(reason)
     kind = instance.device.split(":")[0]

@@ -60,8 +60,9 @@ class Target:
     functions whose signature differs from torch's."""
 
     def __init__(self, module, name=None, adapter=None):
-        from .adapters import TorchAdapter
+        from .adapters import IDENTITY, TorchAdapter
 
+        self._identity = IDENTITY
         self.module = module
         self.name = name or module.__name__
         self.adapter = adapter if adapter is not None else TorchAdapter()
@@ -79,9 +80,7 @@ class Target:
         return self.module is torch.nn.functional
 
     def signature(self, function):
-        from .adapters import IDENTITY
-
-        return self.arguments.get(function, IDENTITY)
+        return self.arguments.get(function, self._identity)
 
     def _name(self, function):
         return self.signature(function).name or function
