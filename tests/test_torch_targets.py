@@ -1,8 +1,9 @@
 """torch's own backends as targets (conformance/torch_targets): torch.compile passes a few cases,
-a Dynamo fallback to eager fails the case instead of passing it, torch.compile's known divergences
-are recorded for it, torch._refs runs. Each compilation costs seconds on a CPU: a few cases only."""
+a Dynamo fallback to eager fails the case instead of passing it, torch._refs runs and its failures
+keep their documented causes. Each compilation costs seconds on a CPU: a few cases only."""
 
 import types
+import warnings
 
 import pytest
 import torch
@@ -12,6 +13,7 @@ from conformance.cases import find
 from conformance.harness import run_check
 from conformance.targets import TorchTarget, load
 from conformance.torch_targets import DIVERGENCES, CompiledFunction
+from conformance.torch_targets.refs_failures import CAUSES
 
 COMPILED_CASES = ["mse_loss(float32, (4, 5))", "mse_loss(float32, (5,), reduction='sum')",
                   "cross_entropy(float32, (4, 5))", "cross_entropy(float32, (4, 5), ignore_index=-1)"]
@@ -134,3 +136,17 @@ def test_refs_drops_weight():
     signature = refs.module.ARGUMENTS["mse_loss"]
     assert signature.unsupported({"weight": None}) is None
     assert "weight" in signature.unsupported({"weight": torch.ones(3).numpy()})
+
+
+@pytest.mark.parametrize("cause", [c for c in CAUSES if c.kind == "genuine"], ids=lambda c: c.key)
+def test_refs_difference_still_reproduces(cause):
+    """docs/compat/refs.md's reproducers: a fix in torch._refs fails here (update the doc)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # eager's implicit softmax dim warns
+        assert cause.run_reproducer()
+
+
+def test_refs_causes_are_distinct():
+    failure = {"id": "nll_loss(float32, (0, 3), target=<uint8>)", "check": "forward", "message": "raised ..."}
+    explaining = [c.key for c in CAUSES if c.explains(failure)]
+    assert explaining[0] == "nll-empty"  # the first cause wins: the empty batch returns before the indexing
