@@ -40,6 +40,27 @@ def reduce(losses, reduction, mean_denominator=None):
         return np.asarray(total / np.float64(denominator))
 
 
+def reduction_factor(grad_output, shape, reduction, mean_denominator=None):
+    """The factor ``s`` of :func:`reduce_backward`, broadcastable to ``shape`` and not broadcast:
+    0-D for ``"sum"`` and ``"mean"``, ``grad_output`` itself for ``"none"``.
+
+    Each loss's backward multiplies its elementwise derivative by ``s``; a 0-D ``s`` spares
+    a full array of one repeated value.
+
+    >>> float(reduction_factor(np.float64(2.0), (3,), "mean"))
+    0.6666666666666666
+    """
+    check_reduction(reduction)
+    grad_output = np.asarray(grad_output, dtype=np.float64)
+    if reduction == "none":
+        return np.broadcast_to(grad_output, shape)
+    if reduction == "sum":
+        return grad_output.reshape(())
+    denominator = int(np.prod(shape)) if mean_denominator is None else mean_denominator
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray(grad_output / np.float64(denominator)).reshape(())
+
+
 def reduce_backward(grad_output, shape, reduction, mean_denominator=None):
     """Gradient of ``reduce`` with respect to each unreduced loss, broadcast to ``shape``.
 
@@ -49,12 +70,4 @@ def reduce_backward(grad_output, shape, reduction, mean_denominator=None):
     >>> reduce_backward(np.float64(2.0), (3,), "mean").round(6).tolist()
     [0.666667, 0.666667, 0.666667]
     """
-    check_reduction(reduction)
-    grad_output = np.asarray(grad_output, dtype=np.float64)
-    if reduction == "none":
-        return np.broadcast_to(grad_output, shape).astype(np.float64)
-    if reduction == "sum":
-        return np.full(shape, grad_output, dtype=np.float64)
-    denominator = int(np.prod(shape)) if mean_denominator is None else mean_denominator
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.full(shape, grad_output / np.float64(denominator), dtype=np.float64)
+    return np.array(np.broadcast_to(reduction_factor(grad_output, shape, reduction, mean_denominator), shape))

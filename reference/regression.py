@@ -9,7 +9,7 @@ import warnings
 
 import numpy as np
 
-from ._reduction import check_reduction, reduce, reduce_backward
+from ._reduction import check_reduction, reduce, reduction_factor
 
 __all__ = [
     "mse_loss",
@@ -66,19 +66,19 @@ def _weighted(losses, reduction, w, sum_of_weights_mean):
 
 
 def _weighted_backward(grad_output, dloss, losses, reduction, w, sum_of_weights_mean, shapes):
-    """Gradients of the weighted reduction, given ``dloss = d loss_i / d d_i`` elementwise."""
+    """Gradients of the weighted reduction, given ``dloss = d loss_i / d d_i`` elementwise and
+    the unreduced ``losses`` (needed only with a weight)."""
     if w is None:
-        s = reduce_backward(grad_output, dloss.shape, reduction)
-        grad_d = s * dloss
+        grad_d = reduction_factor(grad_output, np.shape(dloss), reduction) * dloss
         return {"input": _unbroadcast(grad_d, shapes[0]), "target": _unbroadcast(-grad_d, shapes[1])}
     if reduction == "mean" and sum_of_weights_mean:
         total = np.sum(w)
         with np.errstate(divide="ignore", invalid="ignore"):
-            s = np.full(dloss.shape, grad_output / total)
+            s = np.float64(grad_output / total)
             # d/dw_j of sum(w l) / sum(w): its own losses, minus the mean through the denominator
             grad_w = _unbroadcast(s * losses, w.shape) - grad_output * np.sum(losses * w) / total**2
     else:
-        s = reduce_backward(grad_output, dloss.shape, reduction)
+        s = reduction_factor(grad_output, np.shape(dloss), reduction)
         grad_w = _unbroadcast(s * losses, w.shape)
     grad_d = s * w * dloss
     return {"input": _unbroadcast(grad_d, shapes[0]), "target": _unbroadcast(-grad_d, shapes[1]),
@@ -134,7 +134,8 @@ def mse_loss_backward(grad_output, input, target, reduction="mean", weight=None)
         [1.0, 3.0]
     """
     d, w = _difference(input, target, reduction, weight)
-    return _weighted_backward(grad_output, 2 * d, d * d, reduction, w, True, (np.shape(input), np.shape(target)))
+    return _weighted_backward(grad_output, 2 * d, None if w is None else d * d, reduction, w, True,
+                              (np.shape(input), np.shape(target)))
 
 
 def l1_loss(input, target, reduction="mean", weight=None):
@@ -184,7 +185,7 @@ def l1_loss_backward(grad_output, input, target, reduction="mean", weight=None):
         [1.0, 0.0, -1.0]
     """
     d, w = _difference(input, target, reduction, weight)
-    return _weighted_backward(grad_output, _sign(d), np.abs(d), reduction, w, True,
+    return _weighted_backward(grad_output, _sign(d), None if w is None else np.abs(d), reduction, w, True,
                               (np.shape(input), np.shape(target)))
 
 
@@ -193,13 +194,16 @@ def _check_beta(beta):
         raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
 
 
-def _smooth_l1_terms(d, beta):
-    """``(loss, d loss / d d)`` of smooth L1 with threshold ``beta > 0``."""
+def _smooth_l1_losses(d, beta):
+    """Smooth L1 of the difference ``d`` with threshold ``beta > 0``."""
     a = np.abs(d)
-    losses = np.where(a < beta, 0.5 * d * d / beta, a - 0.5 * beta)
+    return np.where(a < beta, 0.5 * d * d / beta, a - 0.5 * beta)
+
+
+def _smooth_l1_slope(d, beta):
+    """``d loss / d d`` of smooth L1 with threshold ``beta > 0``: ``d / beta`` within ``[-1, 1]``."""
     # |d| = beta takes the quadratic branch's slope d / beta = sign(d): the loss is C^1 there
-    slope = np.where(d < -beta, -1.0, np.where(d > beta, 1.0, d / beta))
-    return losses, slope
+    return np.clip(d / beta, -1.0, 1.0)  # NaN stays NaN
 
 
 def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
@@ -236,7 +240,7 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
     _check_beta(beta)
     if beta == 0:  # torch dispatches to l1_loss
         return reduce(np.abs(d), reduction)
-    return reduce(_smooth_l1_terms(d, beta)[0], reduction)
+    return reduce(_smooth_l1_losses(d, beta), reduction)
 
 
 def smooth_l1_loss_backward(grad_output, input, target, reduction="mean", beta=1.0):
@@ -256,7 +260,7 @@ def smooth_l1_loss_backward(grad_output, input, target, reduction="mean", beta=1
     """
     d, _ = _difference(input, target, reduction)
     _check_beta(beta)
-    slope = _sign(d) if beta == 0 else _smooth_l1_terms(d, beta)[1]
+    slope = _sign(d) if beta == 0 else _smooth_l1_slope(d, beta)
     return _weighted_backward(grad_output, slope, None, reduction, None, False, (np.shape(input), np.shape(target)))
 
 
@@ -297,7 +301,7 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     """
     d, w = _difference(input, target, reduction, weight)
     _check_delta(delta)
-    losses = delta * _smooth_l1_terms(d, delta)[0]
+    losses = delta * _smooth_l1_losses(d, delta)
     return _weighted(losses, reduction, w, sum_of_weights_mean=False)
 
 
@@ -318,6 +322,6 @@ def huber_loss_backward(grad_output, input, target, reduction="mean", delta=1.0,
     """
     d, w = _difference(input, target, reduction, weight)
     _check_delta(delta)
-    losses, slope = _smooth_l1_terms(d, delta)
-    return _weighted_backward(grad_output, delta * slope, delta * losses, reduction, w, False,
+    losses = None if w is None else delta * _smooth_l1_losses(d, delta)
+    return _weighted_backward(grad_output, delta * _smooth_l1_slope(d, delta), losses, reduction, w, False,
                               (np.shape(input), np.shape(target)))
