@@ -8,7 +8,7 @@ formula below reads with the class index ``c`` as the last axis.
 import numpy as np
 
 from ._reduction import check_reduction, reduce, reduce_backward
-from .softmaxes import log_softmax, softmax
+from .softmaxes import _log_softmax_and_softmax, log_softmax, resolve_dim, softmax
 
 __all__ = [
     "nll_loss",
@@ -91,6 +91,16 @@ def _pick(logp, y):
     if logp.shape[-1] == 0:
         return np.zeros(y.shape)
     return np.take_along_axis(logp, y[..., None], axis=-1)[..., 0]
+
+
+def _log_softmax_at(logits, y):
+    """``log_softmax(logits, -1)`` at each target's class, without the full array:
+    ``(x_y - m) - log sum_c exp(x_c - m)``, the same arithmetic."""
+    if logits.shape[-1] == 0:
+        return np.zeros(y.shape)
+    shifted = logits - np.max(logits, axis=-1, keepdims=True)
+    shifted_y = _pick(shifted, y)
+    return shifted_y - np.log(np.sum(np.exp(shifted, out=shifted), axis=-1))
 
 
 def _scatter(shape, y, values):
@@ -264,31 +274,39 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     _check_label_smoothing(label_smoothing)
     if _is_probability_target(input, target):
         return _cross_entropy_probs(input, target, weight, ignore_index, reduction, label_smoothing)[0]
-    logp, kept, y, w, w_y = _class_index_terms(log_softmax(input, _class_axis(np.ndim(input))),
-                                               target, weight, ignore_index)
-    losses = np.where(kept, -w_y * _pick(logp, y), 0.0)
+    x = np.asarray(input, dtype=np.float64)
+    resolve_dim(x, _class_axis(x.ndim), "log_softmax")  # torch's log_softmax comes first: 0-D fails there
+    logits, kept, y, w, w_y = _class_index_terms(x, target, weight, ignore_index)
     if label_smoothing > 0:  # torch skips the term at 0, so 0 * inf never arises there
+        logp = log_softmax(logits, -1)
+        losses = np.where(kept, -w_y * _pick(logp, y), 0.0)
         n_classes = logp.shape[-1]
         smooth = np.where(kept, -np.sum(w * logp, axis=-1), 0.0)
         losses = (1 - label_smoothing) * losses + (label_smoothing / n_classes) * smooth
+    else:
+        losses = np.where(kept, -w_y * _log_softmax_at(logits, y), 0.0)
     return reduce(losses, reduction, mean_denominator=np.sum(w_y))
 
 
-def _cross_entropy_probs(input, target, weight, ignore_index, reduction, label_smoothing):
-    """Probability-target forward; also returns what the backward reuses."""
+def _cross_entropy_probs(input, target, weight, ignore_index, reduction, label_smoothing, softmax_too=False):
+    """Probability-target forward; also returns what the backward reuses, ``(loss, logp, t', w, q)``
+    with classes last: with ``softmax_too`` the softmax ``q``, from the log-softmax's pass of exp."""
     x = np.asarray(input, dtype=np.float64)
     t = np.asarray(target)
     w = None if weight is None else np.asarray(weight, dtype=np.float64)
     _check_probability_target(x, t, w, ignore_index)
     axis = _class_axis(x.ndim)
-    logp = np.moveaxis(log_softmax(x, axis), axis, -1)
+    if softmax_too:
+        logp, q = (np.moveaxis(a, axis, -1) for a in _log_softmax_and_softmax(x, axis))
+    else:
+        logp, q = np.moveaxis(log_softmax(x, axis), axis, -1), None
     t = np.moveaxis(t.astype(np.float64), axis, -1)
     n_classes = logp.shape[-1]
     w = np.ones(n_classes) if w is None else w
     if label_smoothing > 0:
         t = t * (1 - label_smoothing) + label_smoothing / n_classes
     losses = -np.sum(w * t * logp, axis=-1)
-    return reduce(losses, reduction), logp, t, w, axis
+    return reduce(losses, reduction), logp, t, w, q
 
 
 def cross_entropy_backward(grad_output, input, target, weight=None, ignore_index=-100, reduction="mean",
@@ -322,25 +340,36 @@ def cross_entropy_backward(grad_output, input, target, weight=None, ignore_index
         [[-0.5, 0.5]]
     """
     x = np.asarray(input, dtype=np.float64)
+    axis = _class_axis(x.ndim)
     if _is_probability_target(input, target):
-        _, logp, t, w, axis = _cross_entropy_probs(input, target, weight, ignore_index, reduction,
-                                                   label_smoothing)
+        _, logp, t, w, q = _cross_entropy_probs(input, target, weight, ignore_index, reduction,
+                                                label_smoothing, softmax_too=True)
         s = reduce_backward(grad_output, logp.shape[:-1], reduction)[..., None]
         grad_logp = -s * w * t
         grad_target = -s * w * (1 - label_smoothing if label_smoothing > 0 else 1.0) * logp
         result = {"target": np.moveaxis(grad_target, -1, axis)}
     else:
-        axis = _class_axis(x.ndim)
-        logp, kept, y, w, w_y = _class_index_terms(log_softmax(x, axis), target, weight, ignore_index)
+        resolve_dim(x, axis, "log_softmax")  # torch's log_softmax comes first: 0-D fails there
+        logits, kept, y, w, w_y = _class_index_terms(x, target, weight, ignore_index)
         s = reduce_backward(grad_output, kept.shape, reduction, mean_denominator=np.sum(w_y))
-        n_classes = logp.shape[-1]
-        with np.errstate(invalid="ignore"):  # -0 * inf is torch's NaN for all-zero weights
-            if label_smoothing > 0:
-                grad_logp = _scatter(logp.shape, y, np.where(kept, -(1 - label_smoothing) * w_y * s, 0.0))
-                grad_logp = grad_logp + np.where(kept, -(label_smoothing / n_classes) * s, 0.0)[..., None] * w
-            else:
-                grad_logp = _scatter(logp.shape, y, np.where(kept, -w_y * s, 0.0))
+        n_classes = logits.shape[-1]
+        q = softmax(logits, -1)
+        if label_smoothing == 0:
+            # G is zero but at each target's class, where it is G_y, so G - q sum(G) needs no dense
+            # G: it is 0 - q G_y off the target and G_y - q_y G_y at it
+            with np.errstate(invalid="ignore"):  # -0 * inf is torch's NaN for all-zero weights
+                g_y = np.where(kept, -w_y * s, 0.0)
+            total = g_y + 0.0  # sum(G), of zeros and G_y: -0.0 comes out as 0.0
+            at_target = g_y - _pick(q, y) * total
+            grad_x = q  # in place: q is not needed any more
+            grad_x *= total[..., None]
+            np.subtract(0.0, grad_x, out=grad_x)
+            if n_classes:
+                np.put_along_axis(grad_x, y[..., None], at_target[..., None], axis=-1)
+            return {"input": np.moveaxis(grad_x, -1, axis)}
+        with np.errstate(invalid="ignore"):
+            grad_logp = _scatter(logits.shape, y, np.where(kept, -(1 - label_smoothing) * w_y * s, 0.0))
+            grad_logp = grad_logp + np.where(kept, -(label_smoothing / n_classes) * s, 0.0)[..., None] * w
         result = {}
-    q = np.moveaxis(softmax(x, axis), axis, -1)
     grad_x = grad_logp - q * np.sum(grad_logp, axis=-1, keepdims=True)
     return {"input": np.moveaxis(grad_x, -1, axis), **result}

@@ -41,9 +41,25 @@ def resolve_dim(input, dim, name="softmax"):
     return dim % ndim
 
 
+def _shifted(x, axis):
+    return x - np.max(x, axis=axis, keepdims=True)  # the max makes exp() overflow-free
+
+
 def _stable_exp(x, axis):
-    shifted = x - np.max(x, axis=axis, keepdims=True)  # the max makes exp() overflow-free
-    return shifted, np.exp(shifted)
+    """``(x - max, exp(x - max), sum of exp(x - max))`` along ``axis`` (kept)."""
+    shifted = _shifted(x, axis)
+    e = np.exp(shifted)
+    return shifted, e, np.sum(e, axis=axis, keepdims=True)
+
+
+def _log_softmax_and_softmax(x, axis):
+    """``(log_softmax(x, axis), softmax(x, axis))`` of a float64 array, from one pass of exp."""
+    if x.shape[axis] == 0:
+        return x.copy(), x.copy()
+    shifted, e, total = _stable_exp(x, axis)
+    shifted -= np.log(total)
+    e /= total
+    return shifted, e
 
 
 def log_softmax(input, dim=None, dtype=None):
@@ -68,8 +84,9 @@ def log_softmax(input, dim=None, dtype=None):
         return log_softmax(x.reshape(1), 0).reshape(())
     if x.shape[axis] == 0:
         return x.copy()
-    shifted, e = _stable_exp(x, axis)
-    return shifted - np.log(np.sum(e, axis=axis, keepdims=True))
+    shifted, _, total = _stable_exp(x, axis)
+    shifted -= np.log(total)
+    return shifted
 
 
 def log_softmax_backward(grad_output, input, dim=None, dtype=None):
@@ -87,8 +104,8 @@ def log_softmax_backward(grad_output, input, dim=None, dtype=None):
     x = np.asarray(input, dtype=np.float64)
     axis = resolve_dim(x, dim, "log_softmax") if x.ndim else None
     g = np.asarray(grad_output, dtype=np.float64)
-    y = log_softmax(x, 0 if axis is None else axis)
-    return {"input": g - np.exp(y) * np.sum(g, axis=axis, keepdims=True)}
+    q = softmax(x, 0 if axis is None else axis)  # exp(log_softmax(x)), from one pass of exp
+    return {"input": g - q * np.sum(g, axis=axis, keepdims=True)}
 
 
 def softmax(input, dim=None, dtype=None):
@@ -112,8 +129,10 @@ def softmax(input, dim=None, dtype=None):
         return softmax(x.reshape(1), 0).reshape(())
     if x.shape[axis] == 0:
         return x.copy()
-    _, e = _stable_exp(x, axis)
-    return e / np.sum(e, axis=axis, keepdims=True)
+    e = _shifted(x, axis)
+    np.exp(e, out=e)  # one array from the shift to the result
+    e /= np.sum(e, axis=axis, keepdims=True)
+    return e
 
 
 def softmax_backward(grad_output, input, dim=None, dtype=None):
