@@ -2,12 +2,12 @@
 
 binary_cross_entropy takes probabilities; binary_cross_entropy_with_logits,
 soft_margin_loss and multilabel_soft_margin_loss take real-valued scores and are computed
-here in the overflow-free forms ``softplus(z) = log(1 + exp(z))`` (``np.logaddexp(0, z)``).
+here in the overflow-free forms ``softplus(z) = log(1 + exp(z)) = max(z, 0) + log1p(exp(-|z|))``.
 """
 
 import numpy as np
 
-from ._reduction import check_reduction, reduce, reduce_backward
+from ._reduction import check_reduction, reduce, reduce_backward, reduction_factor
 
 __all__ = [
     "binary_cross_entropy",
@@ -25,22 +25,29 @@ _LOG_FLOOR = -100.0  # torch clamps both log terms of binary_cross_entropy here
 _EPSILON = float(np.float32(1e-12))
 
 
-def _softplus(z):
-    """``log(1 + exp(z))`` without overflow: ``inf`` at ``+inf``, 0 at ``-inf``."""
-    return np.logaddexp(0.0, z)
+def _softplus_tail(z):
+    """``log1p(exp(-|z|))``, the part of ``softplus(z)`` and ``softplus(-z)`` they share."""
+    return np.log1p(np.exp(-np.abs(z)))
+
+
+def _softplus(z, tail=None):
+    """``log(1 + exp(z)) = max(z, 0) + log1p(exp(-|z|))`` without overflow: ``inf`` at ``+inf``,
+    0 at ``-inf``. ``tail`` is ``_softplus_tail(z)`` when already computed."""
+    return np.maximum(z, 0.0) + (_softplus_tail(z) if tail is None else tail)
 
 
 def _sigmoid(x):
-    with np.errstate(over="ignore"):
-        e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    """``1 / (1 + exp(-x)) = exp(min(x, 0)) / (1 + exp(-|x|))``: neither exp overflows."""
+    return np.exp(np.minimum(x, 0.0)) / (1.0 + np.exp(-np.abs(x)))
 
 
 def _times(coefficient, value):
     """``coefficient * value``, exactly 0 where the coefficient is 0 (even if ``value`` is
     infinite): the limit of the documented formula, where ``0 * inf`` would give NaN."""
     with np.errstate(invalid="ignore"):
-        return np.where(coefficient != 0, coefficient * value, 0.0)
+        product = np.asarray(coefficient * value)
+    product[(coefficient == 0) & ~np.isfinite(value)] = 0.0  # only there does the product differ
+    return product
 
 
 def _broadcast_to_input(name, value, shape):
@@ -71,7 +78,7 @@ def _bce_terms(input, target, weight, reduction):
     if p.shape != y.shape:
         raise ValueError(f"Using a target size ({list(y.shape)}) that is different to the input size "
                          f"({list(p.shape)}) is deprecated. Please ensure they have the same size.")
-    w = np.ones(p.shape) if weight is None else _broadcast_to_input("weight", weight, p.shape)
+    w = 1.0 if weight is None else _broadcast_to_input("weight", weight, p.shape)
     if not np.all((p >= 0) & (p <= 1)):  # NaN fails the check too
         raise RuntimeError("all elements of input should be between 0 and 1")
     if not np.all((y >= 0) & (y <= 1)):
@@ -143,7 +150,7 @@ def binary_cross_entropy_backward(grad_output, input, target, weight=None, reduc
         [inf, -0.0]
     """
     p, y, w = _bce_terms(input, target, weight, reduction)
-    s = reduce_backward(grad_output, p.shape, reduction)
+    s = reduction_factor(grad_output, p.shape, reduction)
     grad_input = s * w * (p - y) / np.maximum(p * (1 - p), _EPSILON)
     with np.errstate(divide="ignore"):
         logit = np.log(p) - np.log1p(-p)
@@ -156,7 +163,7 @@ def _with_logits_terms(input, target, weight, reduction, pos_weight):
     y = np.asarray(target, dtype=np.float64)
     if x.shape != y.shape:
         raise ValueError(f"Target size ({list(y.shape)}) must be the same as input size ({list(x.shape)})")
-    w = np.ones(x.shape) if weight is None else _broadcast_to_input("weight", weight, x.shape)
+    w = 1.0 if weight is None else _broadcast_to_input("weight", weight, x.shape)
     pw = None if pos_weight is None else _broadcast_to_input("pos_weight", pos_weight, x.shape)
     return x, y, w, pw
 
@@ -198,7 +205,8 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     """
     x, y, w, pw = _with_logits_terms(input, target, weight, reduction, pos_weight)
     positive = y if pw is None else pw * y
-    losses = w * (_times(positive, _softplus(-x)) + _times(1 - y, _softplus(x)))
+    tail = _softplus_tail(x)
+    losses = w * (_times(positive, _softplus(-x, tail)) + _times(1 - y, _softplus(x, tail)))
     return reduce(losses, reduction)
 
 
@@ -225,12 +233,13 @@ def binary_cross_entropy_with_logits_backward(grad_output, input, target, weight
         ([-0.5, -1.0], [-0.0, inf])
     """
     x, y, w, pw = _with_logits_terms(input, target, weight, reduction, pos_weight)
-    s = reduce_backward(grad_output, x.shape, reduction)
+    s = reduction_factor(grad_output, x.shape, reduction)
     if pw is None:
         return {"input": s * w * (_sigmoid(x) - y), "target": -s * w * x}
     grad_input = s * w * ((1 + (pw - 1) * y) * _sigmoid(x) - pw * y)
+    tail = _softplus_tail(x)
     with np.errstate(invalid="ignore"):
-        grad_target = s * w * (pw * _softplus(-x) - _softplus(x))
+        grad_target = s * w * (pw * _softplus(-x, tail) - _softplus(x, tail))
     return {"input": grad_input, "target": grad_target}
 
 
@@ -294,7 +303,7 @@ def soft_margin_loss_backward(grad_output, input, target, reduction="mean"):
         [-0.5, -1.0]
     """
     x, y = _soft_margin_terms(input, target, reduction)
-    s = reduce_backward(grad_output, x.shape, reduction)
+    s = reduction_factor(grad_output, x.shape, reduction)
     return {"input": _unbroadcast(-s * y * _sigmoid(-y * x), np.shape(input))}
 
 
@@ -348,7 +357,8 @@ def multilabel_soft_margin_loss(input, target, weight=None, reduction="mean"):
         0.503204
     """
     x, y, w = _multilabel_terms(input, target, weight, reduction)
-    losses = _times(y, _softplus(-x)) + _times(1 - y, _softplus(x))
+    tail = _softplus_tail(x)
+    losses = _times(y, _softplus(-x, tail)) + _times(1 - y, _softplus(x, tail))
     if w is not None:
         losses = losses * w
     with np.errstate(invalid="ignore", divide="ignore"):  # C = 0 is 0 / 0, torch's NaN
@@ -386,6 +396,7 @@ def multilabel_soft_margin_loss_backward(grad_output, input, target, weight=None
     grads = {"input": scale * (_sigmoid(x) - y),
              "target": _unbroadcast(-scale * x, np.shape(target))}
     if w is not None:
-        losses = _times(y, _softplus(-x)) + _times(1 - y, _softplus(x))
+        tail = _softplus_tail(x)
+        losses = _times(y, _softplus(-x, tail)) + _times(1 - y, _softplus(x, tail))
         grads["weight"] = _unbroadcast(s * losses, np.shape(weight))
     return grads
