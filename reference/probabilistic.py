@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 
-from ._reduction import check_reduction, reduce, reduce_backward
+from ._reduction import check_reduction, reduce, reduction_factor
 
 __all__ = [
     "kl_div",
@@ -52,26 +52,37 @@ def _broadcast_shape(*shapes):
 
 def _sum_to(grad, shape):
     """Sum a gradient of the broadcast shape back to an operand's ``shape``."""
-    grad = np.sum(grad, axis=tuple(range(grad.ndim - len(shape))))
-    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    leading = tuple(range(grad.ndim - len(shape)))
+    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[len(leading) + i] != 1)
+    if not leading and not stretched:
+        return (grad + 0.0).reshape(shape)  # what a sum over no dimension gives (-0.0 comes out as 0.0)
+    grad = np.sum(grad, axis=leading)
     return np.sum(grad, axis=stretched, keepdims=True).reshape(shape)
 
 
+def _factor(grad_output, shape, reduction, mean_denominator=None):
+    """The reduction's factor ``s`` as a read-only array of the broadcast ``shape`` that stores
+    one value for "mean" and "sum": the partials below are summed over broadcast dimensions."""
+    return np.broadcast_to(reduction_factor(grad_output, shape, reduction, mean_denominator), shape)
+
+
 def _floats(*arrays, name):
-    """float64 copies of the tensor arguments; integer ones are rejected as torch does."""
+    """The tensor arguments as float64 arrays; integer ones are rejected as torch does."""
     out = []
     for a in arrays:
         a = np.asarray(a)
         if not np.issubdtype(a.dtype, np.floating):
             raise RuntimeError(f"{name}: Integral inputs not supported.")
-        out.append(a.astype(np.float64))
+        out.append(np.asarray(a, dtype=np.float64))
     return out
 
 
 def _xlogy(a, b):
-    # torch.xlogy(a, b): 0 where a == 0 unless b is NaN
+    """torch.xlogy(a, b): ``a log b``, but 0 where a == 0 unless b is NaN."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(np.isnan(b), np.nan, np.where(a == 0, 0.0, a * np.log(b)))
+        product = np.asarray(a * np.log(b))
+    product[(a == 0) & ~np.isnan(b)] = 0.0
+    return product
 
 
 def _kl_div_denominator(x, shape, reduction):
@@ -167,8 +178,8 @@ def kl_div_backward(grad_output, input, target, reduction="mean", log_target=Fal
     x, t = _floats(input, target, name="kl_div")
     shape = _broadcast_shape(x.shape, t.shape)
     denominator = _kl_div_denominator(x, shape, reduction)
-    s = reduce_backward(grad_output, shape, "none" if reduction == "none" else
-                        "sum" if denominator is None else "mean", mean_denominator=denominator)
+    s = _factor(grad_output, shape, "none" if reduction == "none" else
+                "sum" if denominator is None else "mean", mean_denominator=denominator)
     # torch sums each partial back to its operand's shape as soon as it leaves the
     # broadcasting op, before the chain rule multiplies it by factors of that operand's shape.
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -180,8 +191,9 @@ def kl_div_backward(grad_output, input, target, reduction="mean", log_target=Fal
         else:
             grad_xlogy = _sum_to(s, t.shape)
             # xlogy's two partials: xlogy(grad, t) masked at t == 0, and grad * t / t (NaN at 0, as in torch)
-            grad_t = (np.where(t == 0, 0.0, _xlogy(grad_xlogy, t)) + grad_xlogy * t / t
-                      + _sum_to(-s * x, t.shape))
+            grad_log = _xlogy(grad_xlogy, t)
+            grad_log[t == 0] = 0.0
+            grad_t = grad_log + grad_xlogy * t / t + _sum_to(-s * x, t.shape)
             grad_x = _sum_to(-s * t, x.shape)
     return {"input": grad_x, "target": grad_t}
 
@@ -272,7 +284,7 @@ def poisson_nll_loss_backward(grad_output, input, target, log_input=True, full=F
     """
     check_reduction(reduction)
     x, t, losses = _poisson_terms(input, target, log_input, full, eps)
-    s = reduce_backward(grad_output, losses.shape, reduction)
+    s = _factor(grad_output, losses.shape, reduction)
     # partials are summed to their operand's shape before the chain rule goes on (see kl_div)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if log_input:
@@ -301,7 +313,7 @@ def _gaussian_var(input, var):
     v = np.asarray(var)
     if not np.issubdtype(v.dtype, np.floating):
         raise RuntimeError(f"result type Float can't be cast to the desired output type {v.dtype}")
-    v = v.astype(np.float64)
+    v = np.asarray(v, dtype=np.float64)
     if np.any(v < 0):
         raise ValueError("var has negative entry/entries")
     if v.shape == x.shape:
@@ -398,7 +410,7 @@ def gaussian_nll_loss_backward(grad_output, input, target, var, full=False, eps=
         ([2.0], [-1.0])
     """
     x, t, v, var_shape, shape = _gaussian_terms(input, target, var, eps, reduction)
-    s = reduce_backward(grad_output, shape, reduction)
+    s = _factor(grad_output, shape, reduction)
     # partials are summed to their operand's shape before the chain rule goes on (see kl_div)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         half = 0.5 * s
