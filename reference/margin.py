@@ -78,10 +78,10 @@ def _sum_to(grad, shape):
 
 
 def _multi_margin_terms(input, target, p, margin, weight):
-    """Validate; return ``(x, y, w_y, z, kept, out_shape)`` with ``x`` of shape ``(N, C)``.
+    """Validate; return ``(x, y, w_y, hinge, out_shape)`` with ``x`` of shape ``(N, C)``.
 
-    ``z[n, i] = margin - x[n, y_n] + x[n, i]`` and ``kept`` marks the terms that count:
-    ``i != y_n`` and ``z > 0`` (strictly, so NaN terms are dropped).
+    ``hinge[n, i]`` is ``z = margin - x[n, y_n] + x[n, i]`` where the term counts (``i != y_n``
+    and ``z > 0``, strictly, so NaN terms are dropped) and 0 elsewhere.
     """
     if p not in (1, 2):
         raise ValueError("only p == 1 and p == 2 supported")
@@ -107,11 +107,11 @@ def _multi_margin_terms(input, target, p, margin, weight):
         raise RuntimeError("target out of range")
     w = np.ones(n_classes) if weight is None else np.asarray(weight, dtype=np.float64)
     x_y = np.take_along_axis(x, y[:, None], axis=1)
-    z = margin - x_y + x
-    kept = (np.arange(n_classes) != y[:, None]) & (z > 0)  # the kernel's strict z > 0
+    hinge = np.fmax(margin - x_y + x, 0.0)  # the kernel's strict z > 0: fmax drops NaN terms too
+    np.put_along_axis(hinge, y[:, None], 0.0, axis=1)  # no term for the target class itself
     # (N,) for a 1-D target, else (): torch keys the unreduced shape on the target
     out_shape = (n_samples,) if t.ndim > 0 else ()
-    return x, y, w[y], z, kept, out_shape
+    return x, y, w[y], hinge, out_shape
 
 
 def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="mean"):
@@ -151,9 +151,8 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="me
         0.65
     """
     check_reduction(reduction)
-    _, _, w_y, z, kept, out_shape = _multi_margin_terms(input, target, p, margin, weight)
-    hinge = np.where(kept, z if p == 1 else z * z, 0.0)
-    losses = w_y * np.sum(hinge, axis=1) / z.shape[1]
+    _, _, w_y, hinge, out_shape = _multi_margin_terms(input, target, p, margin, weight)
+    losses = w_y * np.sum(hinge if p == 1 else hinge * hinge, axis=1) / hinge.shape[1]
     return reduce(losses.reshape(out_shape), reduction)
 
 
@@ -177,24 +176,24 @@ def multi_margin_loss_backward(grad_output, input, target, p=1, margin=1.0, weig
         >>> g["input"].round(4).tolist()  # z = 0 for class 1: no gradient there
         [[-0.3333, 0.0, 0.3333]]
     """
-    x, y, w_y, z, kept, out_shape = _multi_margin_terms(input, target, p, margin, weight)
+    x, y, w_y, hinge, out_shape = _multi_margin_terms(input, target, p, margin, weight)
     s = reduce_backward(grad_output, out_shape, reduction).reshape(-1)
-    h = np.where(kept, 1.0 if p == 1 else 2 * z, 0.0) * (w_y / x.shape[1])[:, None]
-    h = h * s[:, None]
-    grad = h.copy()
-    np.put_along_axis(grad, y[:, None], -np.sum(h, axis=1, keepdims=True), axis=1)
-    return {"input": grad.reshape(np.shape(input))}
+    h = (hinge > 0 if p == 1 else 2 * hinge) * (w_y / x.shape[1])[:, None]
+    h *= s[:, None]
+    np.put_along_axis(h, y[:, None], -np.sum(h, axis=1, keepdims=True), axis=1)  # h is 0 at the target
+    return {"input": h.reshape(np.shape(input))}
 
 
 # --- multilabel_margin_loss --------------------------------------------------------------
 
 
 def _multilabel_terms(input, target):
-    """Validate; return ``(x, labels, kept, z, out_shape)``.
+    """Validate; return ``(x, rows, labels, others, out_shape)``.
 
-    ``x`` is ``(N, C)``; ``labels[n, j, c]`` is true where the j-th label of sample n (before
-    the first -1) is class c; ``kept[n, j, i]`` marks the terms that count (``i`` not a label
-    of the sample, ``z > 0`` strictly) and ``z[n, j, i] = 1 - x[n, label_j] + x[n, i]`` there, else 0.
+    ``x`` is ``(N, C)``. The label slots are the entries of each target row before its first
+    -1 (a label listed twice has two slots): slot k is label ``labels[k]`` of sample
+    ``rows[k]``, in row order. ``others`` is ``x`` with -inf at each sample's labels, the
+    classes that are never the non-label ``i`` of a term.
     """
     x = np.asarray(input, dtype=np.float64)
     t = np.asarray(target)
@@ -211,14 +210,26 @@ def _multilabel_terms(input, target):
         raise RuntimeError("argument #2 'target' is out of range")
     x = x.reshape(-1, n_classes)
     t = t.reshape(-1, n_classes)
-    # a label counts only before the first -1 of its row
-    before_end = np.cumsum(t == -1, axis=1) == 0
-    labels = (t[:, :, None] == np.arange(n_classes)) & before_end[:, :, None]
-    is_label = labels.any(axis=1)
-    x_label = np.sum(np.where(labels, x[:, None, :], 0.0), axis=2)  # x[n, label_j]; 0 past the end
-    z = 1.0 - x_label[:, :, None] + x[:, None, :]
-    kept = before_end[:, :, None] & ~is_label[:, None, :] & (z > 0)  # the kernel's strict z > 0
-    return x, labels, kept, np.where(kept, z, 0.0), (() if np.ndim(input) <= 1 else (x.shape[0],))
+    before_end = np.logical_and.accumulate(t != -1, axis=1)  # a label counts only before the first -1
+    rows = np.repeat(np.arange(len(t)), np.count_nonzero(before_end, axis=1))
+    labels = t[before_end]
+    others = x.copy()
+    others.reshape(-1)[rows * n_classes + labels] = -np.inf  # so a label's own term is -inf (or NaN): never counted
+    return x, rows, labels, others, (() if np.ndim(input) <= 1 else (x.shape[0],))
+
+
+_TERMS_PER_BLOCK = 1 << 16  # the terms of a block of label slots fit in the cache
+
+
+def _hinge_blocks(x, rows, labels, others):
+    """Yield ``(k, z)`` for consecutive blocks ``k`` (slices) of label slots, where
+    ``z[k, i] = 1 - x[n, j] + x[n, i]`` for the slot's sample n and label j and every class i
+    (-inf or NaN where i is a label of n)."""
+    margin = 1.0 - x.reshape(-1)[rows * x.shape[1] + labels]
+    step = max(1, _TERMS_PER_BLOCK // x.shape[1])
+    for start in range(0, len(rows), step):
+        k = slice(start, start + step)
+        yield k, margin[k, None] + others[rows[k]]
 
 
 def multilabel_margin_loss(input, target, reduction="mean"):
@@ -259,8 +270,11 @@ def multilabel_margin_loss(input, target, reduction="mean"):
         0.65
     """
     check_reduction(reduction)
-    x, _, _, z, out_shape = _multilabel_terms(input, target)
-    losses = np.sum(z, axis=(1, 2)) / x.shape[1]
+    x, rows, labels, others, out_shape = _multilabel_terms(input, target)
+    per_slot = np.zeros(len(rows))
+    for k, z in _hinge_blocks(x, rows, labels, others):
+        per_slot[k] = np.sum(np.fmax(z, 0.0, out=z), axis=1)  # the kernel's strict z > 0: fmax drops NaN too
+    losses = np.bincount(rows, weights=per_slot, minlength=x.shape[0]) / x.shape[1]
     return reduce(losses.reshape(out_shape), reduction)
 
 
@@ -282,12 +296,18 @@ def multilabel_margin_loss_backward(grad_output, input, target, reduction="mean"
         >>> g["input"].round(4).tolist()
         [0.6667, 0.6667, -1.3333]
     """
-    x, labels, kept, _, out_shape = _multilabel_terms(input, target)
+    x, rows, labels, others, out_shape = _multilabel_terms(input, target)
     s = reduce_backward(grad_output, out_shape, reduction).reshape(-1) / x.shape[1]
-    counted = kept.astype(np.float64)
-    to_nonlabel = np.sum(counted, axis=1)  # (N, C): terms where class i is the non-label
-    per_label = np.sum(counted, axis=2)  # (N, J): terms of the j-th label
-    to_label = np.einsum("njc,nj->nc", labels.astype(np.float64), per_label)
+    to_nonlabel = np.zeros(x.shape)  # (N, C): terms where class i is the non-label
+    per_label = np.zeros(len(rows))  # terms of each label slot
+    for k, z in _hinge_blocks(x, rows, labels, others):
+        counted = z > 0  # the kernel's strict z > 0
+        per_label[k] = np.sum(counted, axis=1)
+        samples = rows[k]
+        first = np.flatnonzero(np.r_[True, samples[1:] != samples[:-1]])  # each sample's first slot here
+        to_nonlabel[samples[first]] += np.add.reduceat(counted, first, axis=0)
+    # (N, C): terms of each class as a label, a label listed twice getting both slots' terms
+    to_label = np.bincount(rows * x.shape[1] + labels, weights=per_label, minlength=x.size).reshape(x.shape)
     grad = (to_nonlabel - to_label) * s[:, None]
     return {"input": grad.reshape(np.shape(input))}
 

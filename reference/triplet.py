@@ -52,7 +52,10 @@ def _norm_backward(g, v, p, norm):
         if p == 1:
             return _sgn(v) * g
         if p == 2:
-            return g * np.where(norm == 0, 0.0, v / norm)
+            unit = v / norm
+            unit[(norm == 0)[..., 0]] = 0.0  # the rows (few) whose norm is 0
+            unit *= g
+            return unit
         if p == np.inf:
             # every element at the maximum shares the gradient equally (a NaN counts as one)
             mask = ((a == norm) | np.isnan(a)).astype(np.float64)
@@ -183,7 +186,7 @@ def _triplet_backward(grad_output, anchor, positive, negative, distance, margin,
         with np.errstate(invalid="ignore"):
             half = np.where(d_an == d_pn, -g_hinge / 2, -g_hinge)
             g_an, g_pn = np.where(d_an > d_pn, 0.0, half), np.where(d_an < d_pn, 0.0, half)
-    grads = {"anchor": np.zeros(a.shape), "positive": np.zeros(p.shape), "negative": np.zeros(n.shape)}
+    grads = dict.fromkeys(("anchor", "positive", "negative"), 0.0)  # each a sum of terms, from 0
     pairs = [("anchor", "positive", a, p, g_hinge), ("anchor", "negative", a, n, g_an)]
     if swap:
         pairs.append(("positive", "negative", p, n, g_pn))
