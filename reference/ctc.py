@@ -82,51 +82,109 @@ def _check(log_probs, targets, input_lengths, target_lengths, blank):
     return x, [t[i, :tl[i]] for i in range(n)], il, tl, False  # padding beyond the length is never read
 
 
-def _extended(target, blank):
-    ext = np.full(2 * len(target) + 1, blank, dtype=np.int64)
-    ext[1::2] = target
-    # a state may be entered from two states back when it is a label differing from that one
-    skip = np.zeros(len(ext), dtype=bool)
-    skip[3::2] = ext[3::2] != ext[1:-2:2]
-    return ext, skip
+def _extended(targets, blank):
+    """``(ext, skip, last)`` of every sample, padded to the longest target, each ``(N, 2 S_max + 1)``:
+    the extended target ``(b, l_1, b, ..., l_S, b)`` (blank past its ``2 S_n + 1`` states), where a
+    state may be entered from two states back (a label differing from that one), and which
+    states may end an alignment (the last one or two)."""
+    n_targets = np.array([len(t) for t in targets], dtype=np.int64)
+    n_states = 2 * n_targets + 1
+    ext = np.full((len(targets), 2 * int(n_targets.max(initial=0)) + 1), blank, dtype=np.int64)
+    for i, target in enumerate(targets):
+        ext[i, 1:n_states[i]:2] = target
+    state = np.arange(ext.shape[1])
+    skip = np.zeros(ext.shape, dtype=bool)
+    skip[:, 3::2] = (ext[:, 3::2] != ext[:, 1:-2:2]) & (state[3::2] < n_states[:, None])
+    last = (state >= n_states[:, None] - 2) & (state < n_states[:, None])
+    return ext, skip, last
 
 
 def _shift(a, k):
-    """``a`` moved ``k`` places to the right, -inf (False for booleans) filling in."""
-    fill = np.full(min(k, len(a)), False if a.dtype == bool else -np.inf, dtype=a.dtype)
-    return np.concatenate([fill, a[:len(a) - k]]) if k < len(a) else fill
+    """``a`` moved ``k`` places along its last axis (to the right for ``k > 0``), -inf filling in."""
+    out = np.full(a.shape, -np.inf)
+    if k > 0:
+        out[..., k:] = a[..., :a.shape[-1] - k]
+    else:
+        out[..., :a.shape[-1] + k] = a[..., -k:]
+    return out
 
 
-def _alpha_beta(x, ext, skip, length):
-    """``log_alpha`` and ``log_beta`` (both including frame t's own log-probability),
-    of shape ``(length, 2S + 1)``, and the sample's negative log-likelihood."""
-    n_states = len(ext)
-    lp = x[:length, ext]  # (length, states): the log-probability of each state's class
-    alpha = np.full((length, n_states), -np.inf)
-    beta = np.full((length, n_states), -np.inf)
-    if length == 0:  # no frame: only the empty target has (the empty) alignment
-        return alpha, beta, 0.0 if n_states == 1 else np.inf
-    alpha[0, :2] = lp[0, :2]
-    for t in range(1, length):
+def _state_log_probs(x, ext, n_states):
+    """``lp[t, n, s] = x[t, n, ext[n, s]]``, -inf at the states a sample lacks (they never hold mass)."""
+    lp = x[:, np.arange(len(ext))[:, None], ext]
+    lp[:, np.arange(ext.shape[1]) >= n_states[:, None]] = -np.inf
+    return lp
+
+
+def _log_alpha(lp, skip):
+    """The forward variables ``(T, N, 2 S_max + 1)`` over every frame, including frame t's own
+    log-probability (past a sample's input length they are never read)."""
+    alpha = np.full(lp.shape, -np.inf)
+    alpha[0, :, :2] = lp[0, :, :2]
+    label_skip = skip[:, 1::2]
+    for t in range(1, len(lp)):
         prev = alpha[t - 1]
         entering = np.logaddexp(prev, _shift(prev, 1))
-        alpha[t] = np.logaddexp(entering, np.where(skip, _shift(prev, 2), -np.inf)) + lp[t]
-    beta[-1, -2:] = lp[-1, -2:]
-    skip_from = _shift(skip[::-1], 2)[::-1] if n_states > 2 else np.zeros(n_states, bool)  # s may skip to s + 2
-    for t in range(length - 2, -1, -1):
-        nxt = beta[t + 1]
-        leaving = np.logaddexp(nxt, _shift(nxt[::-1], 1)[::-1])
-        beta[t] = np.logaddexp(leaving, np.where(skip_from, _shift(nxt[::-1], 2)[::-1], -np.inf)) + lp[t]
-    return alpha, beta, -_logsumexp(alpha[-1, -2:])
+        # Only a label (odd state) may come from two states back, from the previous label where
+        # skip allows it; a blank's term would be -inf, and logaddexp(a, -inf) is a: left out.
+        label = entering[:, 1::2]
+        np.logaddexp(label, np.where(label_skip, _shift(prev[:, 1::2], 1), -np.inf), out=label)
+        np.add(entering, lp[t], out=alpha[t])
+    return alpha
 
 
-def _per_sample(log_probs, targets, input_lengths, target_lengths, blank):
+def _log_beta(lp, skip, last, lengths):
+    """The backward variables, shaped as ``_log_alpha``'s, each sample's starting at its last
+    frame ``lengths - 1`` (-inf after it)."""
+    label_skip_from = np.zeros(skip[:, 1::2].shape, dtype=bool)  # a label may skip to the next one
+    label_skip_from[:, :-1] = skip[:, 3::2]
+    beta = np.full(lp.shape, -np.inf)
+    nxt = beta[-1]
+    for t in range(len(lp) - 1, -1, -1):
+        leaving = np.logaddexp(nxt, _shift(nxt, -1))
+        label = leaving[:, 1::2]  # as in _log_alpha
+        np.logaddexp(label, np.where(label_skip_from, _shift(nxt[:, 1::2], -1), -np.inf), out=label)
+        np.add(leaving, lp[t], out=beta[t])
+        starting = lengths - 1 == t
+        beta[t, starting] = np.where(last[starting], lp[t, starting], -np.inf)
+        nxt = beta[t]
+    return beta
+
+
+def _nll(alpha, last, input_lengths, target_lengths):
+    """Each sample's negative log-likelihood, from its forward variables at its last frame."""
+    final = alpha[np.maximum(input_lengths - 1, 0), np.arange(len(input_lengths))]
+    nll = -_logsumexp(np.where(last, final, -np.inf), axis=1)
+    # no frame: only the empty target has (the empty) alignment
+    return np.where(input_lengths > 0, nll, np.where(target_lengths == 0, 0.0, np.inf))
+
+
+def _class_log_sums(ab, ext, n_states, n_classes):
+    """``log sum_{s: ext[n, s] = c} exp(ab[t, n, s])`` for every frame t, sample n and class c,
+    -inf for the classes a sample's extended target lacks: shape ``(T, N, C)``."""
+    n_frames, n, width = ab.shape
+    states = np.flatnonzero(np.arange(width) < n_states[:, None])  # those that exist, in the (N, width) grid
+    classes = (states // width) * n_classes + ext.reshape(-1)[states]  # and their class, in the (N, C) grid
+    order = np.argsort(classes, kind="stable")
+    classes, states = classes[order], states[order]
+    _, first, sizes = np.unique(classes, return_index=True, return_counts=True)
+    flat = ab.reshape(n_frames, -1)
+    sums = np.empty((n_frames, len(first)))
+    for size in np.unique(sizes):  # the classes held by the same number of states, together
+        group = sizes == size
+        held = flat[:, states[first[group, None] + np.arange(size)]]
+        sums[:, group] = held[..., 0] if size == 1 else _logsumexp(held, axis=2)  # one state: its own value
+    out = np.full((n_frames, n * n_classes), -np.inf)
+    out[:, classes[first]] = sums
+    return out.reshape(n_frames, n, n_classes)
+
+
+def _forward(log_probs, targets, input_lengths, target_lengths, blank):
     x, target_list, il, tl, unbatched = _check(log_probs, targets, input_lengths, target_lengths, blank)
-    samples = []
-    for i, target in enumerate(target_list):
-        ext, skip = _extended(np.asarray(target).astype(np.int64), blank)
-        samples.append((ext, *_alpha_beta(x[:, i], ext, skip, il[i])))
-    return x, samples, il, tl, unbatched
+    ext, skip, last = _extended([np.asarray(t).astype(np.int64) for t in target_list], blank)
+    lp = _state_log_probs(x, ext, 2 * tl + 1)
+    alpha = _log_alpha(lp, skip)
+    return x, ext, skip, last, lp, alpha, _nll(alpha, last, il, tl), il, tl, unbatched
 
 
 def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reduction="mean", zero_infinity=False):
@@ -174,8 +232,7 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reducti
         inf
     """
     check_reduction(reduction)
-    _, samples, il, tl, unbatched = _per_sample(log_probs, targets, input_lengths, target_lengths, blank)
-    losses = np.array([nll for *_, nll in samples])
+    *_, losses, il, tl, unbatched = _forward(log_probs, targets, input_lengths, target_lengths, blank)
     if zero_infinity:
         losses = np.where(losses == np.inf, 0.0, losses)
     if reduction == "mean":
@@ -228,21 +285,18 @@ def ctc_loss_backward(grad_output, log_probs, targets, input_lengths, target_len
     check_reduction(reduction)
     if convention not in ("torch", "true"):
         raise ValueError(f"convention must be 'torch' or 'true', got {convention!r}")
-    x, samples, il, tl, unbatched = _per_sample(log_probs, targets, input_lengths, target_lengths, blank)
-    n = len(samples)
+    x, ext, skip, last, lp, alpha, nll, il, tl, unbatched = _forward(log_probs, targets, input_lengths,
+                                                                    target_lengths, blank)
+    n_frames, n, n_classes = x.shape
     scale = np.maximum(tl, 1) if reduction == "mean" else np.ones(n)
     g = reduce_backward(grad_output, (n,), reduction) / scale
-    grad = np.zeros(x.shape)
-    for i, (ext, alpha, beta, nll) in enumerate(samples):
-        length = il[i]
-        if zero_infinity and nll == np.inf:
-            continue  # torch zeroes the whole sample's gradient
-        # log sum over the states of each class of alpha * beta; -inf for classes not in l'
-        ab = np.full((length, x.shape[2]), -np.inf)
-        for c in np.unique(ext):
-            ab[:, c] = _logsumexp((alpha + beta)[:, ext == c], axis=1)
-        lp = x[:length, i]
-        with np.errstate(invalid="ignore", over="ignore"):
-            true = -np.exp(ab + nll - lp)  # inf loss: -inf + inf is NaN, as in torch
-            grad[:length, i] = g[i] * (true + np.exp(lp) if convention == "torch" else true)
+    # log sum over the states of each class of alpha * beta; -inf for classes not in l'
+    log_ab = _class_log_sums(alpha + _log_beta(lp, skip, last, il), ext, 2 * tl + 1, n_classes)
+    with np.errstate(invalid="ignore", over="ignore"):
+        true = -np.exp(log_ab + nll[:, None] - x)  # inf loss: -inf + inf is NaN, as in torch
+        grad = g[:, None] * (true + np.exp(x) if convention == "torch" else true)
+    outside = np.arange(n_frames)[:, None] >= il  # frames past each input length take no part
+    if zero_infinity:
+        outside |= nll == np.inf  # torch zeroes the whole sample's gradient
+    grad[outside] = 0.0
     return {"log_probs": grad[:, 0] if unbatched else grad}
