@@ -314,11 +314,28 @@ def inherits_torch_divergences(config):
 
 
 def _divergences(config):
+    """The known divergences that apply to the target: its own records (a module's
+    ``KNOWN_DIVERGENCES`` directory) first, then torch's where it inherits them. A derived target
+    may conform where eager does not, so for it torch's records are not strict."""
     cache = config.stash.setdefault(_DIVERGENCES, {})
     if "entries" not in cache:
+        import dataclasses
+
         from .divergences import load
 
-        cache["entries"] = load() if inherits_torch_divergences(config) else []
+        entries = []
+        if not is_torch_functional(config):
+            try:
+                own = getattr(load_target(config).module, "KNOWN_DIVERGENCES", None)
+            except pytest.UsageError:
+                own = None  # reported once, when the items are collected
+            entries += load(own) if own else []
+        if inherits_torch_divergences(config):
+            inherited = load()
+            if not is_torch_functional(config):
+                inherited = [dataclasses.replace(d, strict=False) for d in inherited]
+            entries += inherited
+        cache["entries"] = entries
         cache["used"], cache["functions"] = set(), set()
     return cache
 
