@@ -195,15 +195,21 @@ def _check_beta(beta):
 
 
 def _smooth_l1_losses(d, beta):
-    """Smooth L1 of the difference ``d`` with threshold ``beta > 0``."""
-    a = np.abs(d)
-    return np.where(a < beta, 0.5 * d * d / beta, a - 0.5 * beta)
+    """Smooth L1 of the difference ``d`` with threshold ``beta > 0``: ``|d| - 0.5 beta``, and
+    ``0.5 d^2 / beta`` where ``|d| < beta`` (computed from ``|d|``: its square is ``d^2`` exactly)."""
+    a = np.asarray(np.abs(d))
+    quadratic = np.flatnonzero(a < beta)  # positions, not a mask: take and put are faster than masks
+    near = np.take(a, quadratic)
+    losses = np.subtract(a, 0.5 * beta, out=a)  # in place: |d| is not needed any more
+    np.put(losses, quadratic, 0.5 * near * near / beta)
+    return losses
 
 
 def _smooth_l1_slope(d, beta):
     """``d loss / d d`` of smooth L1 with threshold ``beta > 0``: ``d / beta`` within ``[-1, 1]``."""
     # |d| = beta takes the quadratic branch's slope d / beta = sign(d): the loss is C^1 there
-    return np.clip(d / beta, -1.0, 1.0)  # NaN stays NaN
+    slope = np.asarray(d / beta)
+    return np.clip(slope, -1.0, 1.0, out=slope)  # NaN stays NaN
 
 
 def smooth_l1_loss(input, target, reduction="mean", beta=1.0):

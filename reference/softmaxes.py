@@ -105,7 +105,8 @@ def log_softmax_backward(grad_output, input, dim=None, dtype=None):
     axis = resolve_dim(x, dim, "log_softmax") if x.ndim else None
     g = np.asarray(grad_output, dtype=np.float64)
     q = softmax(x, 0 if axis is None else axis)  # exp(log_softmax(x)), from one pass of exp
-    return {"input": g - q * np.sum(g, axis=axis, keepdims=True)}
+    q *= np.sum(g, axis=axis, keepdims=True)
+    return {"input": g - q}
 
 
 def softmax(input, dim=None, dtype=None):
