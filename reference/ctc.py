@@ -175,7 +175,7 @@ def _class_log_sums(ab, ext, n_states, n_classes):
         held = flat[:, states[first[group, None] + np.arange(size)]]
         sums[:, group] = held[..., 0] if size == 1 else _logsumexp(held, axis=2)  # one state: its own value
     out = np.full((n_frames, n * n_classes), -np.inf)
-    out[:, classes[first]] = sums
+    np.put(out, np.arange(n_frames)[:, None] * out.shape[1] + classes[first], sums)  # out[:, classes] = sums
     return out.reshape(n_frames, n, n_classes)
 
 
@@ -293,8 +293,13 @@ def ctc_loss_backward(grad_output, log_probs, targets, input_lengths, target_len
     # log sum over the states of each class of alpha * beta; -inf for classes not in l'
     log_ab = _class_log_sums(alpha + _log_beta(lp, skip, last, il), ext, 2 * tl + 1, n_classes)
     with np.errstate(invalid="ignore", over="ignore"):
-        true = -np.exp(log_ab + nll[:, None] - x)  # inf loss: -inf + inf is NaN, as in torch
-        grad = g[:, None] * (true + np.exp(x) if convention == "torch" else true)
+        # true = -exp(log_ab + nll - x), in log_ab's own array (inf loss: -inf + inf is NaN, as in torch)
+        true = log_ab
+        true += nll[:, None]
+        true -= x
+        np.negative(np.exp(true, out=true), out=true)
+        grad = true + np.exp(x) if convention == "torch" else true
+        grad *= g[:, None]
     outside = np.arange(n_frames)[:, None] >= il  # frames past each input length take no part
     if zero_infinity:
         outside |= nll == np.inf  # torch zeroes the whole sample's gradient
