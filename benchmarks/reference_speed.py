@@ -223,6 +223,23 @@ def _check(run_reference, run_torch, names):
     return max(errors)
 
 
+def pin_malloc():
+    """Pin glibc's mmap threshold at its initial 128 KiB, which turns off its adaptation.
+
+    At these sizes page faults cost as much as the arithmetic (a fresh 32 MiB array takes 8192
+    of them, about 25 ms here), and whether an allocation gets fresh pages or memory that is
+    already touched depends, with the adaptive threshold, on what was freed before: the same
+    torch call varied 4x with the history of the process. Pinned, every array of 128 KiB or
+    more is freshly mapped, for both contestants, as an array of 32 MiB or more always is.
+    Returns whether it could (glibc only)."""
+    try:
+        import ctypes
+
+        return bool(ctypes.CDLL("libc.so.6").mallopt(-3, 128 * 1024))  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        return False
+
+
 def best_times(bodies, rounds):
     """Best seconds per call of each body, the contestants alternating within each round."""
     best = dict.fromkeys(bodies, math.inf)
@@ -270,6 +287,8 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=None, help="timed rounds per contestant (default 5; 1 quick)")
     parser.add_argument("--function", default=None, help="comma-separated registry names (default: all)")
     parser.add_argument("--module", default="reference", help="the reference module to time (default: reference)")
+    parser.add_argument("--adaptive-malloc", action="store_true",
+                        help="leave glibc's mmap threshold adaptive (timings then depend on what ran before)")
     options = parser.parse_args(argv)
     rounds = options.rounds or (1 if options.quick else 5)
     functions = list(REGISTRY)
@@ -281,9 +300,11 @@ def main(argv=None):
             parser.error(str(exc))
     module = importlib.import_module(options.module)
     torch.set_num_threads(1)
+    pinned = not options.adaptive_malloc and pin_malloc()
 
     print(f"torch {torch.__version__}, numpy {np.__version__}, module {options.module}, "
-          f"{'quick, ' if options.quick else ''}best of {rounds}, 1 thread", flush=True)
+          f"{'quick, ' if options.quick else ''}best of {rounds}, 1 thread, "
+          f"mmap threshold {'pinned at 128 KiB' if pinned else 'adaptive'}", flush=True)
     print(HEADER, flush=True)
     failures = []
     for function in functions:
