@@ -15,6 +15,7 @@ import importlib.util
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -30,18 +31,27 @@ class Target:
     spec: str  # what --target takes
     needs: tuple  # modules that must import; the distributions whose versions the matrix records
     what: str
+    grid: tuple = ()  # the matrix's default selection for this target (``--full`` drops it)
+
+
+# The float32 grid of every function: the dtype every framework has on the CPU. torch.compile compiles a
+# graph per call signature, so it gets the sub-grid of docs/compat/compile.md (about 15 minutes here).
+FLOAT32 = ("--dtype", "float32")
+COMPILE_SUBGRID = FLOAT32 + ("--function", "mse_loss,cross_entropy,multilabel_margin_loss",
+                             "-k", "not label_smoothing and not weight")
 
 
 TARGETS = (
-    Target("torch", "torch.nn.functional", ("torch",), "torch's eager kernels on the CPU"),
+    Target("torch", "torch.nn.functional", ("torch",), "torch's eager kernels on the CPU", FLOAT32),
     Target("torch.compile", "conformance.torch_targets.compiled", ("torch",),
-           "torch.compile (inductor, dynamic=False) of each function"),
+           "torch.compile (inductor, dynamic=False) of each function", COMPILE_SUBGRID),
     Target("torch._refs", "conformance.torch_targets.refs", ("torch",),
-           "torch._refs.nn.functional, the decompositions"),
-    Target("optax", "conformance.bindings.optax", ("optax", "jax"), "optax.losses, through jax"),
-    Target("keras", "conformance.bindings.keras", ("keras", "jax"), "Keras 3 losses and ops on its JAX backend"),
-    Target("tinygrad", "conformance.bindings.tinygrad", ("tinygrad",), "tinygrad's Tensor losses"),
-    Target("mlx", "conformance.bindings.mlx", ("mlx",), "mlx.nn.losses"),
+           "torch._refs.nn.functional, the decompositions", FLOAT32),
+    Target("optax", "conformance.bindings.optax", ("optax", "jax"), "optax.losses, through jax", FLOAT32),
+    Target("keras", "conformance.bindings.keras", ("keras", "jax"), "Keras 3 losses and ops on its JAX backend",
+           FLOAT32),
+    Target("tinygrad", "conformance.bindings.tinygrad", ("tinygrad",), "tinygrad's Tensor losses", FLOAT32),
+    Target("mlx", "conformance.bindings.mlx", ("mlx",), "mlx.nn.losses", FLOAT32),
 )
 
 
@@ -87,17 +97,35 @@ def findings(report, limit=12):
     return sorted(groups.values(), key=lambda g: (-g["count"], g["function"], g["what"]))[:limit]
 
 
+CALL_SHOWN = 400  # characters of a finding's call shown in matrix.md (matrix.json has every one)
+INTERRUPT_GRACE = 60  # seconds a run stopped at its budget has to write its partial report
+
+
 def _run(target, args, budget, directory):
+    """Run ``target`` in its own process. At its budget it is interrupted (SIGINT, as Ctrl-C): the run
+    writes its partial report (verdict "interrupted") and the column shows what ran, saying it stopped."""
     path = os.path.join(directory, f"{target.name}.json")
     command = [sys.executable, "-m", "conformance", "--target", target.spec, "--report-dir", directory,
                "--json", path, *args]
     started = time.monotonic()
-    try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=budget)
-        note = None if result.returncode in (0, 1, 5) else f"exit {result.returncode}: {result.stderr[-300:]}"
-    except subprocess.TimeoutExpired:
-        note = f"stopped at its budget of {budget:.0f} s"
+    log = os.path.join(directory, f"{target.name}.log")
+    with open(log, "w", encoding="utf-8") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, text=True)
+        note = None
+        try:
+            code = process.wait(timeout=budget)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGINT)
+            note = f"stopped at its budget of {budget:.0f} s: the counts are of the checks that ran"
+            try:
+                code = process.wait(timeout=INTERRUPT_GRACE)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                code = process.wait()
     elapsed = time.monotonic() - started
+    if note is None and code not in (0, 1, 5):
+        with open(log, encoding="utf-8") as f:
+            note = f"exit {code}: {f.read()[-300:]}"
     report = None
     if os.path.exists(path):
         with open(path, encoding="utf-8") as f:
@@ -119,13 +147,18 @@ def build(results, args):
     from .registry import REGISTRY
 
     columns = []
-    for target, report, note, elapsed in results:
+    for target, arguments, report, note, elapsed in results:
         column = {"target": target.name, "spec": target.spec, "what": target.what, "versions": versions(target),
-                  "note": note, "seconds": round(elapsed, 1)}
+                  "arguments": list(arguments), "note": note, "seconds": round(elapsed, 1)}
         if report is not None:
             checks = report["environment"]["checks"]
-            column.update(verdict=report["verdict"]["text"], totals=report["totals"], checks=checks,
+            if note:
+                note += f" ({report['verdict']['text']})"
+                column["note"] = note
+            ran = checks - report["totals"]["skipped"]
+            column.update(verdict=report["verdict"]["text"], totals=report["totals"], checks=checks, ran=ran,
                           checks_per_second=round(checks / elapsed, 1) if elapsed else None,
+                          run_per_second=round(ran / elapsed, 1) if elapsed else None,
                           cells={f: _cell(report, f) for f in REGISTRY}, findings=findings(report))
         columns.append(column)
     return {"arguments": args, "torch": versions(TARGETS[0])["torch"], "columns": columns}
@@ -136,7 +169,8 @@ def to_markdown(matrix):
 
     columns = matrix["columns"]
     out = ["# Compatibility matrix", "",
-           f"Generated by `python -m conformance matrix {' '.join(matrix['arguments'])}` (torch {matrix['torch']}). "
+           f"Generated by `python -m conformance matrix {' '.join(matrix['arguments'])}` (torch {matrix['torch']}), "
+           "each target in its own process with the selection in the table below the matrix. "
            "Each cell: passed / failed (of any kind: failed, timed out, crashed, error) / skipped (with "
            "known divergences); `-` where the target provides nothing for the function.", "",
            "| function | " + " | ".join(f"`{c['target']}`" for c in columns) + " |",
@@ -151,20 +185,25 @@ def to_markdown(matrix):
                 mark = "❌" if counts["failed"] else "✅"
                 row.append(f"{mark} {counts['passed']} / {counts['failed']} / {counts['skipped']}")
         out.append(f"| `{function}` | " + " | ".join(row) + " |")
-    out += ["", "| target | versions | time | checks/s | verdict |", "|---|---|---|---|---|"]
+    out += ["", "| target | selection | versions | time | checks/s: run, all | verdict |", "|---|---|---|---|---|---|"]
     for column in columns:
         versions_text = ", ".join(f"{k} {v}" for k, v in column["versions"].items())
-        out.append(f"| `{column['target']}` (`{column['spec']}`) | {versions_text} | {column['seconds']} s | "
-                   f"{column.get('checks_per_second', '-')} | {column.get('verdict') or column.get('note')} |")
+        selection = " ".join(column.get("arguments", [])) or "the full grid"
+        verdict = column.get("note") or column.get("verdict")
+        out.append(f"| `{column['target']}` (`{column['spec']}`) | `{selection}` | {versions_text} | "
+                   f"{column['seconds']} s | {column.get('run_per_second', '-')}, "
+                   f"{column.get('checks_per_second', '-')} | {verdict} |")
     for column in columns:
         if not column.get("findings"):
             continue
         out += ["", f"## `{column['target']}`: distinct findings", "",
-                "| function | status | what (numbers as #) | checks | example |", "|---|---|---|---|---|"]
+                "| function | status | what (numbers as #) | checks | example, and its call |", "|---|---|---|---|---|"]
         for finding in column["findings"]:
             what = finding["what"].replace("|", "\\|")
+            call = finding.get("call") or ""
+            call = f"<br>`{call}`" if call and len(call) <= CALL_SHOWN else ""
             out.append(f"| `{finding['function']}` | {finding['status']} | {what} | {finding['count']} | "
-                       f"`{finding['example']}` |")
+                       f"`{finding['example']}`{call} |")
     return "\n".join(out) + "\n"
 
 
@@ -173,6 +212,9 @@ def matrix_main(argv=None):
     parser.add_argument("--out", default=os.path.join("docs", "compat"), help="where to write matrix.md and .json")
     parser.add_argument("--budget", type=float, default=900, help="seconds per target (default 900)")
     parser.add_argument("--only", help="comma-separated target names (default: every one that can run)")
+    parser.add_argument("--full", action="store_true",
+                        help="every target on the full grid (default: each target's selection, e.g. float32, and "
+                             "torch.compile's sub-grid); hours on two cores")
     args, extra = parser.parse_known_args(argv)
     chosen = [t for t in TARGETS if not args.only or t.name in args.only.split(",")]
     results = []
@@ -182,11 +224,13 @@ def matrix_main(argv=None):
             if why:
                 print(f"{target.name}: skipped ({why})")
                 continue
-            print(f"{target.name}: running (budget {args.budget:.0f} s) ...", flush=True)
-            report, note, elapsed = _run(target, extra, args.budget, directory)
-            print(f"{target.name}: {report['verdict']['text'] if report else note} in {elapsed:.0f} s", flush=True)
-            results.append((target, report, note, elapsed))
-    matrix = build(results, extra)
+            arguments = (() if args.full else target.grid) + tuple(extra)
+            print(f"{target.name}: running {' '.join(arguments)} (budget {args.budget:.0f} s) ...", flush=True)
+            report, note, elapsed = _run(target, arguments, args.budget, directory)
+            print(f"{target.name}: {report['verdict']['text'] if report else ''} {note or ''} in {elapsed:.0f} s",
+                  flush=True)
+            results.append((target, arguments, report, note, elapsed))
+    matrix = build(results, (["--full"] if args.full else []) + extra)
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "matrix.json"), "w", encoding="utf-8") as f:
         json.dump(matrix, f, indent=1)

@@ -2,11 +2,12 @@
 cells counted per function, and a Markdown table a reader can check against the JSON."""
 
 from conformance import matrix
+from conformance.cases import all_cases
 
 
 def _report(cells, checks=10):
     return {"environment": {"checks": checks}, "verdict": {"text": "failed: ..."},
-            "totals": {"passed": 7, "failed": 3}, "cells": cells}
+            "totals": {"passed": 7, "failed": 2, "skipped": 1}, "cells": cells}
 
 
 def _cell(function, dtype, counts, failures=()):
@@ -36,14 +37,27 @@ def test_cells_and_markdown():
     target = matrix.TARGETS[0]
     report = _report([_cell("mse_loss", "float32", {"passed": 5, "failed": 2, "timeout": 1, "xfailed": 1}),
                       _cell("mse_loss", "float64", {"passed": 6, "skipped": 2})])
-    built = matrix.build([(target, report, None, 2.0)], ["--dtype", "float32"])
+    built = matrix.build([(target, ("--dtype", "float32"), report, None, 2.0)], ["--dtype", "float32"])
     column = built["columns"][0]
     assert column["cells"]["mse_loss"] == {"passed": 11, "failed": 3, "skipped": 3}
     assert column["cells"]["l1_loss"] == {"passed": 0, "failed": 0, "skipped": 0}
-    assert column["checks_per_second"] == 5.0
+    assert column["checks_per_second"] == 5.0 and column["run_per_second"] == 4.5
     text = matrix.to_markdown(built)
     assert "| `mse_loss` | ❌ 11 / 3 / 3 |" in text and "| `l1_loss` | - |" in text
     assert "matrix --dtype float32" in text
+    assert "| `torch` (`torch.nn.functional`) | `--dtype float32` |" in text
+
+
+def test_a_target_stopped_at_its_budget_keeps_what_ran(tmp_path):
+    """At its budget a target's run is interrupted, not killed: its partial report is read and the
+    column says that it stopped, so a slow target shows what it checked instead of nothing."""
+    target = matrix.TARGETS[0]
+    report, note, elapsed = matrix._run(target, ("--dtype", "float32"), 10, str(tmp_path))
+    assert note.startswith("stopped at its budget of 10 s")
+    assert report is not None and report["verdict"]["status"] == "interrupted"
+    assert 0 < report["environment"]["checks"] < 2 * len(all_cases(dtypes=("float32",)))
+    column = matrix.build([(target, (), report, note, elapsed)], [])["columns"][0]
+    assert column["note"].endswith(f"({report['verdict']['text']})")
 
 
 def test_a_target_that_cannot_run_says_why():
