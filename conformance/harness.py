@@ -121,6 +121,10 @@ def _literal(value, dtype, numpy=False):
     """A value as Python source: a torch.tensor literal, or with ``numpy=True`` an np.array."""
     if isinstance(value, np.ndarray):
         floating = np.issubdtype(value.dtype, np.floating)
+        if value.size == 0 and value.ndim != 1:  # a literal [] would lose the shape (0, 5)
+            kind = dtype if floating else ("bool" if value.dtype == np.bool_ else value.dtype.name)
+            return f"np.empty({value.shape}, dtype={kind!r})" if numpy else \
+                f"torch.empty({value.shape}, dtype=torch.{kind})"
         if numpy:
             text = _array_text(value, "np.nan", "np.inf")
             return f"np.array({text}, dtype={dtype if floating else value.dtype.name!r})"
@@ -331,6 +335,7 @@ def check_forward(case, target):
     spec = case.spec
     positional, keywords = call.split()
     expected = _quiet(reference_function(spec.name), *positional, **keywords)
+    _OUTPUT_SHAPES[case.id] = np.shape(expected)
     out_dtype = _out_dtype(case, call)
     args, kwargs = _arguments(adapter, call, case.dtype)
     inputs = {n: v for n, v in _by_name(call, args, kwargs).items() if isinstance(call.args[n], np.ndarray)}
@@ -410,6 +415,17 @@ def _target_gradients(target, adapter, case, call, fn, args, kwargs, names, grad
     return None if grads is None else dict(grads)
 
 
+_OUTPUT_SHAPES = {}  # case id -> the reference's output shape, kept by the forward check
+
+
+def _expected_shape(case, call):
+    """The shape of the reference's output (``grad_output`` has it): the forward check's, or computed."""
+    if case.id not in _OUTPUT_SHAPES:
+        positional, keywords = call.split()
+        _OUTPUT_SHAPES[case.id] = np.shape(_quiet(reference_function(case.function), *positional, **keywords))
+    return _OUTPUT_SHAPES[case.id]
+
+
 def check_backward(case, target):
     """Gradients of every differentiable argument under a random ``grad_output``."""
     adapter, call, unavailable = _prepare(case, target)
@@ -437,6 +453,10 @@ def check_backward(case, target):
     shape, unreadable = _shape(adapter, out) if not problems else (None, None)
     if problems or unreadable:
         return Outcome("failed", _fail(problems or [unreadable], case, call, "backward", target))
+    if shape != _expected_shape(case, call):
+        problems.append(f"output: got shape {shape}, but should be {_expected_shape(case, call)} "
+                        "(so no grad_output of the right shape; no gradient checked)")
+        return Outcome("failed", _fail(problems, case, call, "backward", target))
     grad_output = real(case.rng(1), shape, out_dtype)
     try:
         grads = _target_gradients(target, adapter, case, call, fn, args, kwargs, grad_args,

@@ -262,3 +262,32 @@ def test_target_option_end_to_end():
     assert result.returncode == 1, result.stdout[-2000:]
     assert "failed" in result.stdout and "skipped" in result.stdout  # log_softmax: not provided
     assert "rerun: pytest" in result.stdout
+
+
+def test_a_wrong_output_shape_fails_the_backward_check_naming_the_shape():
+    """A port whose output has the wrong shape gets no grad_output of its own shape: the backward
+    check fails on the shape (the target's fault), never as an error of the suite."""
+    import torch.nn.functional as F
+
+    from conformance.cases import find
+    from conformance.harness import run_check
+    from tests.planted import faulty_target
+
+    target = faulty_target(mse_loss=lambda input, target, **kw: F.mse_loss(input, target, **kw).reshape(1))
+    case = find("mse_loss(float64, (4, 5))")
+    for check in ("backward", "forward"):
+        outcome = run_check(check, case, target)
+        assert outcome.status == "failed", outcome.message
+        assert "got shape (1,), but should be ()" in outcome.message
+
+
+@pytest.mark.parametrize("shape", [(0, 5), (2, 0), (0,)])
+def test_reproducer_literals_keep_the_shape_of_empty_arrays(shape):
+    from conformance.harness import _literal
+
+    for dtype, module in (("float32", torch), ("int64", torch)):
+        value = np.zeros(shape, dtype=np.float64 if dtype == "float32" else np.int64)
+        rebuilt = eval(_literal(value, "float32"), {"torch": torch})
+        assert tuple(rebuilt.shape) == shape and rebuilt.dtype == getattr(module, dtype)
+        rebuilt = eval(_literal(value, "float32", numpy=True), {"np": np})
+        assert rebuilt.shape == shape and rebuilt.dtype == np.dtype(dtype)
