@@ -20,6 +20,7 @@ Examples::
     python -m conformance --target my_port.py -k cross_entropy
     python -m conformance --device all --dtype float32,bfloat16 -n 2
     python -m conformance --function nll_loss,cross_entropy  # exact function names
+    python -m conformance --profile scale                    # production shapes (minutes, < 16 GiB)
     python -m conformance export --out golden/                # golden vectors for any language
     python -m conformance verify golden/                      # an export against its checksums
     python -m conformance --target my_port.py --baseline known.json   # fail only on a regression
@@ -73,9 +74,14 @@ def run(argv):
                         help="comma-separated dtypes (float64,float32,float16,bfloat16) or 'all'")
     parser.add_argument("--function", default=os.environ.get("CONFORMANCE_FUNCTION"),
                         help="check only these functions, by exact name: NAME[,NAME...]")
-    parser.add_argument("--case-timeout", type=float, default=float(os.environ.get("CONFORMANCE_CASE_TIMEOUT", 60)),
+    parser.add_argument("--case-timeout", type=float, default=os.environ.get("CONFORMANCE_CASE_TIMEOUT") or None,
                         metavar="SECONDS", help="time limit of one check (default 60: room for a JIT's first "
-                                                "compile); a target that takes longer fails that case")
+                                                "compile; 1800 with --profile scale); a target that takes longer "
+                                                "fails that case")
+    parser.add_argument("--profile", choices=("default", "scale", "scale-smoke"),
+                        default=os.environ.get("CONFORMANCE_PROFILE", "default"),
+                        help="default: the case grid; scale: production shapes instead (minutes, up to 16 GiB "
+                             "on the CPU); scale-smoke: the scale cases at tiny shapes")
     parser.add_argument("--isolation", choices=("process", "none"), default="process",
                         help="process (default): the target runs in a worker process, so a hang or a crash fails "
                              "one case and the run goes on; none: in this process (for a debugger)")
@@ -96,7 +102,9 @@ def run(argv):
                    "-W", "ignore::pytest.PytestAssertRewriteWarning",
                    "--no-header", f"--conformance-target={args.target}", f"--conformance-device={args.device}",
                    f"--conformance-dtype={args.dtype}", "-o", "console_output_style=count"]
-    pytest_args += [f"--conformance-case-timeout={args.case_timeout}", f"--conformance-isolation={args.isolation}"]
+    pytest_args += [f"--conformance-isolation={args.isolation}", f"--conformance-profile={args.profile}"]
+    if args.case_timeout is not None:
+        pytest_args.append(f"--conformance-case-timeout={args.case_timeout}")
     if args.function:
         pytest_args.append(f"--conformance-function={args.function}")
     if args.keyword:
@@ -117,7 +125,8 @@ def run(argv):
         return int(code)
 
     writing = time.perf_counter()
-    env = reporting.environment(args.target, args.device, args.dtype, args.keyword, args.workers, args.function)
+    env = reporting.environment(args.target, args.device, args.dtype, args.keyword, args.workers, args.function,
+                                args.profile)
     report = reporting.build(summary, env, duration, started_wall,
                              interrupted=code == pytest.ExitCode.INTERRUPTED)
     if base is not None:

@@ -147,6 +147,10 @@ _BY_ID = {}
 
 def find(case_id):
     """The case with this id (as printed in a failure), for reproducers."""
+    from . import scale
+
+    if scale.is_scale_id(case_id):
+        return scale.find(case_id)
     function = case_id.split("(", 1)[0]
     device = "cpu"
     if ", device=" in case_id:

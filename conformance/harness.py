@@ -183,7 +183,7 @@ def reproducer(case, call, test, target):
     return f"{label}: {call_text}\nrerun: {rerun}"
 
 
-def rerun_command(node, target=None, device="cpu"):
+def rerun_command(node, target=None, device="cpu", profile=None):
     """The command that reruns one test, from any directory and from a wheel install alike:
     ``node`` is the test's id inside the package (``test_conformance::test_forward[<id>]``)."""
     words = [f'pytest --pyargs "conformance.{node}"']
@@ -192,6 +192,8 @@ def rerun_command(node, target=None, device="cpu"):
         words.append(f"--conformance-target={shlex.quote(name)}")
     if device != "cpu":
         words.append(f"--conformance-device={device}")
+    if profile:
+        words.append(f"--conformance-profile={profile}")
     return " ".join(words)
 
 
@@ -594,6 +596,10 @@ def run_check(check, item, target):
 
 def reproduction(check, item, target):
     """The ``call:`` and ``rerun:`` lines of one check, without running it."""
+    if check.startswith("scale_"):
+        from .scale import reproduction as scale_reproduction
+
+        return scale_reproduction(check, item, target)
     if check != "error":
         return reproducer(item, item.spec.sample(item.rng(), item), check, target)
     dtype = _error_dtype(target, item.function) or "float32"
@@ -601,4 +607,15 @@ def reproduction(check, item, target):
     return f"{_error_call_text(target, item, item.call(), dtype)}\nrerun: {rerun}"
 
 
-CHECKS = {"forward": check_forward, "backward": check_backward, "error": check_error}
+def _scale_check(name):
+    def check(case, target):
+        from . import scale
+
+        return scale.CHECKS[name](case, target)
+
+    return check
+
+
+# The scale profile's checks (conformance/scale.py): the same judgement, on inputs too large to copy.
+CHECKS = {"forward": check_forward, "backward": check_backward, "error": check_error,
+          "scale_forward": _scale_check("scale_forward"), "scale_backward": _scale_check("scale_backward")}

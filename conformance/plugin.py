@@ -37,7 +37,10 @@ from .dtypes import FLOAT_DTYPES
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_TARGET = "torch.nn.functional"
 ALL_DEVICES = ("cpu", "cuda")  # --device all
-TESTS = {"test_forward": "forward", "test_backward": "backward", "test_error": "error"}
+TESTS = {"test_forward": "forward", "test_backward": "backward", "test_error": "error",
+         "test_scale_forward": "scale_forward", "test_scale_backward": "scale_backward"}
+SCALE_TESTS = ("test_scale_forward", "test_scale_backward")
+CASE_TIMEOUT = {"default": 60.0, "scale": 1800.0, "scale-smoke": 60.0}  # seconds, when not given
 PROFILES = ("quick", "thorough")  # Hypothesis profiles registered by conformance.properties
 
 # (short form, argparse keywords); the namespaced form is --conformance-<short form>.
@@ -54,10 +57,16 @@ OPTIONS = (
                      help="comma-separated dtypes (float64,float32,float16,bfloat16) or 'all'; "
                           "env CONFORMANCE_DTYPE")),
     ("--case-timeout", dict(dest="conformance_case_timeout", type=float, metavar="SECONDS",
-                            default=float(os.environ.get("CONFORMANCE_CASE_TIMEOUT", 60)),
+                            default=os.environ.get("CONFORMANCE_CASE_TIMEOUT") or None,
                             help="time limit of one check; a target that takes longer is killed and the case "
-                                 "ends as timeout (default 60, room for a JIT's first compile; env "
-                                 "CONFORMANCE_CASE_TIMEOUT)")),
+                                 "ends as timeout (default 60, room for a JIT's first compile; 1800 in the scale "
+                                 "profile; env CONFORMANCE_CASE_TIMEOUT)")),
+    ("--profile", dict(dest="conformance_profile", choices=tuple(CASE_TIMEOUT),
+                       default=os.environ.get("CONFORMANCE_PROFILE", "default"),
+                       help="default: the case grid (small shapes, every option); scale: production shapes "
+                            "instead (an LLM vocabulary, 2**27 elements, T = 1000; minutes and up to 16 GiB on "
+                            "the CPU, more on a GPU); scale-smoke: the scale cases at tiny shapes; env "
+                            "CONFORMANCE_PROFILE")),
     ("--isolation", dict(dest="conformance_isolation", choices=("process", "none"),
                          default=os.environ.get("CONFORMANCE_ISOLATION", "process"),
                          help="process (default): the target runs in a worker process, so a hang or a crash "
@@ -112,6 +121,16 @@ def _add_short_forms(parser):
 def option(config, name):
     """The value of ``--conformance-<name>`` (or of its short form)."""
     return config.getoption("conformance_" + name)
+
+
+def case_timeout(config):
+    """Seconds one check may take: as given, else the profile's default."""
+    given = option(config, "case_timeout")
+    return float(given) if given is not None else CASE_TIMEOUT[profile(config)]
+
+
+def profile(config):
+    return option(config, "profile")
 
 
 # --- settings ---------------------------------------------------------------------------------
@@ -374,6 +393,12 @@ def pytest_generate_tests(metafunc):
 
         cases = all_cases(selected_functions(config), selected_dtypes(config), selected_devices(config))
         metafunc.parametrize("case", _params(metafunc, cases, check))
+    if "scale_case" in metafunc.fixturenames:
+        from . import scale
+
+        cases = scale.cases(profile(config), selected_functions(config), selected_dtypes(config),
+                            selected_devices(config))
+        metafunc.parametrize("scale_case", _params(metafunc, cases, check))
     if "error_instance" in metafunc.fixturenames:
         from .harness import ErrorInstance
         from .registry import REGISTRY
@@ -383,6 +408,18 @@ def pytest_generate_tests(metafunc):
                      for name, spec in REGISTRY.items() if functions is None or name in functions
                      for i in range(len(spec.errors))]
         metafunc.parametrize("error_instance", _params(metafunc, instances, check))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makeitem(collector, name, obj):
+    """The profile chooses the suite's tests: the scale tests in a scale profile, every other one in
+    the default profile (the other's tests are not collected at all, so they count nowhere)."""
+    if not (name.startswith("test") and callable(obj) and _ours(collector)):
+        return None
+    scale = profile(collector.config) != "default"
+    if (name in SCALE_TESTS) != scale:
+        return []
+    return None
 
 
 def _item_function(item):
@@ -420,7 +457,8 @@ def _warn_stale_divergences(config):
     known = config.stash.get(_DIVERGENCES, None)
     if not known or not known.get("entries"):
         return
-    restricted = (option(config, "dtype") != "all" or config.getoption("keyword") or config.getoption("markexpr")
+    restricted = (profile(config) != "default" or option(config, "dtype") != "all" or config.getoption("keyword")
+                  or config.getoption("markexpr")
                   or option(config, "function") or any("::" in str(arg) for arg in config.args))
     if restricted:
         return
@@ -460,7 +498,7 @@ def _checks_in_order(items):
     for item in items:
         check = TESTS.get(getattr(item, "originalname", ""))
         params = getattr(getattr(item, "callspec", None), "params", {})
-        param = params.get("case", params.get("error_instance"))
+        param = params.get("case", params.get("error_instance", params.get("scale_case")))
         if check and param is not None and _ours(item):
             checks.append((check, param))
     return checks
@@ -476,7 +514,7 @@ def checker(request, target):
     if option(config, "isolation") == "none":
         runner = InProcess(target)
     else:
-        runner = Isolated(option(config, "target"), str(config.invocation_params.dir), option(config, "case_timeout"))
+        runner = Isolated(option(config, "target"), str(config.invocation_params.dir), case_timeout(config))
         if not hasattr(config, "workerinput"):  # an xdist worker learns its tests one at a time
             runner.expect(_checks_in_order(request.session.items))
     yield runner

@@ -77,6 +77,7 @@ JSON schema (``"schema": 3``)::
         "selection": "softmax" | null,       # -k
         "functions": ["mse_loss"] | null,     # --function
         "workers": "2" | null,               # -n (the only field that depends on it, with the times)
+        "profile": "default",                  # --profile: default (the case grid), scale or scale-smoke
         "seed_policy": "...",                # a case's data seed: crc32 of its id without the device
         "cases": 22083,                      # distinct cases and error cases run
         "checks": 44284,                     # tests counted (forward + backward + error), each once
@@ -178,9 +179,13 @@ def _family(case):
 def describe_item(item):
     """``{function, dtype, device, check, family, id}`` of a conformance test item, else None."""
     params = getattr(getattr(item, "callspec", None), "params", {})
-    check = getattr(item, "originalname", "").removeprefix("test_")
+    check = getattr(item, "originalname", "").removeprefix("test_").removeprefix("scale_")
     if check not in CHECKS:
         return None
+    if "scale_case" in params:  # the scale profile's checks count as forward and backward checks
+        case = params["scale_case"]
+        return {"function": case.function, "dtype": case.dtype, "device": case.device, "check": check,
+                "family": f"profile={case.profile}", "id": case.id}
     if "case" in params:
         case = params["case"]
         return {"function": case.function, "dtype": case.dtype, "device": case.device, "check": check,
@@ -204,7 +209,8 @@ def pytest_runtest_makereport(item, call):
 
 # --- the controller side: tally ------------------------------------------------------------
 
-_NODE_ID = re.compile(r"(?:^|[/\\])test_conformance\.py::test_(forward|backward|error)\[(.*)\]$", re.DOTALL)
+_NODE_ID = re.compile(r"(?:^|[/\\])test_conformance\.py::test_(?:scale_)?(forward|backward|error)\[(.*)\]$",
+                      re.DOTALL)
 _WORKER_HEADER = re.compile(r"^\[[\w.-]+\] \S+ -- Python \S+ .*\n?", re.MULTILINE)  # pytest-xdist's
 _WORKER_CRASH = re.compile(r"worker '[^']*' crashed while running")
 _FLOAT_DTYPES = ("float64", "float32", "float16", "bfloat16")  # conformance.dtypes.FLOAT_DTYPES, without numpy
@@ -404,7 +410,7 @@ def _device_name(device):
     return name
 
 
-def environment(target, device, dtypes, selection=None, workers=None, functions=None):
+def environment(target, device, dtypes, selection=None, workers=None, functions=None, profile="default"):
     """What the run ran on; ``build`` adds the case count and duration."""
     import numpy
     import torch
@@ -419,7 +425,7 @@ def environment(target, device, dtypes, selection=None, workers=None, functions=
             "python": platform.python_version(), "platform": platform.platform(), "device": device,
             "device_name": _device_name(device), "dtypes": dtype_list, "selection": selection,
             "functions": [f.strip() for f in functions.split(",")] if functions else None,
-            "workers": workers, "seed_policy": SEED_POLICY}
+            "workers": workers, "profile": profile, "seed_policy": SEED_POLICY}
 
 
 class _Cell:

@@ -1,4 +1,5 @@
-"""The conformance tests: every generated case, forward and backward, and every error case.
+"""The conformance tests: every generated case, forward and backward, and every error case; with
+``--conformance-profile scale``, the production-shape cases of ``conformance/scale.py`` instead.
 
 Each test delegates to ``conformance.harness`` through the ``checker`` fixture, which runs the check in
 a worker process holding the target (``conformance.isolation``); see README "Reading a failure". The worst
@@ -27,6 +28,14 @@ def test_forward(case, checker, record_property):
 
 def test_backward(case, checker, record_property):
     _report(checker.run("backward", case), record_property)
+
+
+def test_scale_forward(scale_case, checker, record_property):
+    _report(checker.run("scale_forward", scale_case), record_property)
+
+
+def test_scale_backward(scale_case, checker, record_property):
+    _report(checker.run("scale_backward", scale_case), record_property)
 
 
 def test_error(error_instance, checker, record_property):
