@@ -23,6 +23,8 @@ Attributes
   (default ``("float64", "float32", "float16")``).
 * ``raises``: ``{registered exception class: (further classes accepted for it)}`` for the
   error cases (default ``{}``: only the class torch raises passes).
+* ``layouts``: the memory layouts of ``conformance/layouts.py`` that ``arrange`` can store
+  (default ``()``: the layout cases skip; :class:`TorchAdapter`: all of them).
 
 Where a case can run (each returns a skip reason, or ``None`` when it can run)
 
@@ -50,6 +52,8 @@ Arguments (the suite's NumPy values to the framework)
   ``softmax``/``log_softmax`` (default: the name itself).
 * ``convert(value, dtype_name)``: any argument: arrays through ``asarray``, everything else
   (options, callables) unchanged. Rarely overridden.
+* ``arrange(x, layout)``: an argument of a layout case (``"transposed"``, ``"sliced"``,
+  ``"expanded"``, ``"channels_last"``) stored that way, same values; only for ``layouts``.
 * ``watch(x)``: an argument the backward check differentiates, before the call. Tape-based
   frameworks mark it here (torch: ``requires_grad_()``); default: ``x`` unchanged.
 * ``snapshot(x)``: the exact contents of an argument, compared with ``==`` before and after
@@ -125,6 +129,7 @@ class ArrayAdapter:
     name = "array"
     dtype_names = ("float64", "float32", "float16")  # floating dtypes the framework has
     raises = {}  # registered exception class -> tuple of further classes accepted for it
+    layouts = ()  # the memory layouts ``arrange`` can store (conformance/layouts.py)
 
     # -- where a case can run: a skip reason, or None ------------------------------------
 
@@ -160,6 +165,10 @@ class ArrayAdapter:
                 return self.asarray(value, dtype_name)
             return self.asarray(value, value.dtype.name)
         return value
+
+    def arrange(self, x, layout):
+        """``x`` (an array of this adapter) stored in ``layout``, one of ``self.layouts``."""
+        raise NotImplementedError(f"the adapter {self.name!r} has no layouts")
 
     def watch(self, x):
         """An argument the backward check differentiates, before the call (torch:
@@ -222,6 +231,7 @@ class TorchAdapter(ArrayAdapter):
 
     name = "torch"
     dtype_names = FLOAT_NAMES
+    layouts = ("transposed", "sliced", "expanded", "channels_last")  # conformance/layouts.py
 
     def __init__(self, device="cpu"):
         self.device = device
@@ -251,6 +261,11 @@ class TorchAdapter(ArrayAdapter):
 
     def dtype(self, name):
         return TORCH_DTYPES[name]
+
+    def arrange(self, x, layout):
+        from .layouts import to_layout
+
+        return to_layout(x, layout)
 
     def watch(self, x):
         return x.requires_grad_()

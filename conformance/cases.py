@@ -12,7 +12,10 @@ Grid, per function:
 * main: every shape x every option combination x every dtype, with normal values;
 * value classes (extreme, ties, non-finite, ...): every option combination x every dtype,
   each paired with one non-empty shape in rotation, so every value class meets every
-  option and dtype and the shapes are covered too.
+  option and dtype and the shapes are covered too;
+* layouts (transposed, sliced, expanded, channels_last: ``conformance/layouts.py``), in the
+  conformance tests' grid (``layouts=True``): every option combination once per layout, normal
+  values, the shapes the layout changes and the dtypes in rotation.
 
 Option combinations the spec declares invalid (``Spec.valid``) are left to its error cases.
 """
@@ -24,6 +27,7 @@ from functools import cached_property
 
 import numpy as np
 
+from . import layouts
 from .registry import REGISTRY, ShapeDependent
 
 
@@ -43,11 +47,14 @@ class Case:
     options: tuple = ()  # ((name, value), ...): the non-default options, in registry order
     values: str = "normal"
     device: str = "cpu"
+    layout: str = "contiguous"  # how the torch arguments are stored (conformance/layouts.py)
 
     @cached_property  # ids are read many times at collection; a frozen dataclass allows this cache
     def data_id(self):
         parts = [self.dtype, _fmt_shape(self.shape)]
         parts += [f"{k}={_fmt_value(v)}" for k, v in self.options]
+        if self.layout != "contiguous":
+            parts.append(f"layout={self.layout!r}")
         if self.values != "normal":
             parts.append(f"values={self.values}")
         return f"{self.function}({', '.join(parts)})"
@@ -65,6 +72,12 @@ class Case:
     def rng(self, stream=0):
         """The case's random generator; stream 1 draws ``grad_output``."""
         return np.random.default_rng([self.seed, stream])
+
+    def call(self):
+        """The case's arguments (a :class:`~conformance.registry.Call`), the values its layout
+        stores included: what the reference and the target both get."""
+        call = self.spec.sample(self.rng(), self)
+        return call if self.layout == "contiguous" else layouts.values(call, self.layout)
 
     @property
     def spec(self):
@@ -98,17 +111,18 @@ def _combinations(spec, shape):
 _GENERATED = {}
 
 
-def generate(spec, dtypes=None, devices=("cpu",)):
-    """All cases of ``spec``, in a stable order, without duplicates. Computed once per spec and
-    selection: collection asks for the same grid several times (forward, backward, modules...)."""
-    key = (spec.name, None if dtypes is None else tuple(dtypes), tuple(devices))
+def generate(spec, dtypes=None, devices=("cpu",), layouts=False):
+    """All cases of ``spec``, in a stable order, without duplicates; with ``layouts`` the layout
+    cases too (torch tensors only: the golden vectors, the modules and the properties leave them
+    out). Computed once per spec and selection: collection asks for the same grid several times."""
+    key = (spec.name, None if dtypes is None else tuple(dtypes), tuple(devices), layouts)
     cached = _GENERATED.get(key)
     if cached is None or cached[0] is not spec:
-        cached = _GENERATED[key] = (spec, tuple(_generate(spec, dtypes, devices)))
+        cached = _GENERATED[key] = (spec, tuple(_generate(spec, dtypes, devices, layouts)))
     return list(cached[1])
 
 
-def _generate(spec, selected, devices):
+def _generate(spec, selected, devices, with_layouts=False):
     # The grid is laid out over all of the spec's dtypes and then filtered, so that a case of a
     # --dtype selection is the same case, with the same id and data, as in the full grid.
     dtypes = list(spec.dtypes)
@@ -130,15 +144,23 @@ def _generate(spec, selected, devices):
                 for j, dtype in enumerate(dtypes):
                     shape = rotation[(i + j) % len(rotation)]
                     add(Case(spec.name, dtype, shape, combinations[shape][i], values, device))
+        for layout in layouts.LAYOUTS if with_layouts else ():
+            shapes = [tuple(s) for s in spec.shapes if layouts.applies(layout, s)]
+            options = {shape: list(_combinations(spec, shape)) for shape in shapes}
+            for i in range(len(options[shapes[0]]) if shapes else 0):
+                shape = shapes[i % len(shapes)]
+                dtype = dtypes[i % len(dtypes)]
+                add(Case(spec.name, dtype, shape, options[shape][i % len(options[shape])], spec.values[0], device,
+                         layout))
     return list(cases.values())
 
 
-def all_cases(functions=None, dtypes=None, devices=("cpu",)):
-    """Cases of every registered function (or of ``functions``)."""
+def all_cases(functions=None, dtypes=None, devices=("cpu",), layouts=False):
+    """Cases of every registered function (or of ``functions``); ``layouts``: see :func:`generate`."""
     out = []
     for name, spec in REGISTRY.items():
         if functions is None or name in functions:
-            out += generate(spec, dtypes, devices)
+            out += generate(spec, dtypes, devices, layouts)
     return out
 
 
@@ -159,7 +181,7 @@ def find(case_id):
         raise KeyError(f"no case with id {case_id!r}")
     key = (function, device)
     if key not in _BY_ID:
-        _BY_ID[key] = {case.id: case for case in generate(REGISTRY[function], devices=(device,))}
+        _BY_ID[key] = {case.id: case for case in generate(REGISTRY[function], devices=(device,), layouts=True)}
     try:
         return _BY_ID[key][case_id]
     except KeyError:

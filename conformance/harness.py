@@ -20,6 +20,7 @@ import torch
 
 import reference
 
+from . import layouts
 from .adapters import IDENTITY, ArrayAdapter, Failure, TorchAdapter
 from .compare import budget_growth, compare
 from .domains import real
@@ -174,7 +175,7 @@ def reproducer(case, call, test, target):
     """Two lines: the call (pasteable after ``import torch, torch.nn.functional as F``, or for an
     array target after importing the port as ``port``) and the command that reruns this one case."""
     label, materializer, module, numpy = _call_line(target)
-    if _small(call):
+    if _small(call) and case.layout == "contiguous":
         call_text = describe_call(case.function, call, case.dtype, module, numpy=numpy)
     else:
         call_text = (f"from conformance.harness import {materializer}; "
@@ -202,9 +203,19 @@ def materialize(case_id):
     from .cases import find
 
     case = find(case_id)
-    call = case.spec.sample(case.rng(), case)
+    call = case.call()
     args, kwargs, _ = convert_call(call, case.dtype, case.device)
+    if case.layout != "contiguous":
+        return _arranged(args, kwargs, call, case.layout, layouts.to_layout)
     return args, kwargs
+
+
+def _arranged(args, kwargs, call, layout, arrange):
+    """``(args, kwargs)`` with the arguments the layout applies to stored in ``layout``."""
+    names = layouts.arranged(call)
+    values = {n: (arrange(v, layout) if n in names else v) for n, v in _by_name(call, args, kwargs).items()}
+    items = list(values.items())
+    return [v for _, v in items[: call.positional]], dict(items[call.positional:])
 
 
 def materialize_arrays(case_id):
@@ -214,7 +225,7 @@ def materialize_arrays(case_id):
     from .cases import find
 
     case = find(case_id)
-    return case.spec.sample(case.rng(), case).split()
+    return case.call().split()
 
 
 def _out_dtype(case, call):
@@ -257,7 +268,10 @@ def _prepare(case, target):
     reason = _unavailable(target, case.function, case.device, case.dtype, case.spec.requires(case.options))
     if reason:
         return None, None, _skipped(reason)
-    call = case.spec.sample(case.rng(), case)
+    if case.layout != "contiguous" and case.layout not in target.adapter.layouts:
+        return None, None, _skipped(f"layout {case.layout!r}: the adapter {target.adapter.name!r} stores no "
+                                    "such layout (ArrayAdapter.layouts)")
+    call = case.call()
     out_dtype = _out_dtype(case, call)
     reason = (out_dtype != case.dtype and target.unsupported(case.function, out_dtype)) or \
         target.signature(case.function).unsupported(call.args)
@@ -266,15 +280,18 @@ def _prepare(case, target):
     return target.adapter.on(case.device), call, None
 
 
-def _arguments(adapter, call, dtype, watched=()):
-    """``(args, kwargs)``: the call's arguments as the adapter's arrays, in torch's order,
-    the ``watched`` ones made ready for differentiation."""
+def _arguments(adapter, call, dtype, watched=(), layout="contiguous"):
+    """``(args, kwargs)``: the call's arguments as the adapter's arrays, in torch's order, stored
+    in the case's ``layout``, the ``watched`` ones made ready for differentiation."""
     values = {}
+    arranged = layouts.arranged(call) if layout != "contiguous" else ()
     for name, value in call.args.items():
         if name == "dtype" and isinstance(value, str):
             values[name] = adapter.dtype(value)
         else:
             values[name] = adapter.convert(value, dtype)
+        if name in arranged:
+            values[name] = adapter.arrange(values[name], layout)
         if name in watched:
             values[name] = adapter.watch(values[name])
     items = list(values.items())
@@ -339,7 +356,7 @@ def check_forward(case, target):
     expected = _quiet(reference_function(spec.name), *positional, **keywords)
     _OUTPUT_SHAPES[case.id] = np.shape(expected)
     out_dtype = _out_dtype(case, call)
-    args, kwargs = _arguments(adapter, call, case.dtype)
+    args, kwargs = _arguments(adapter, call, case.dtype, layout=case.layout)
     inputs = {n: v for n, v in _by_name(call, args, kwargs).items() if isinstance(call.args[n], np.ndarray)}
     before = {n: adapter.snapshot(v) for n, v in inputs.items()}
     out, error = _call_target(adapter, _port(target, case.function, call), args, kwargs)
@@ -446,7 +463,7 @@ def check_backward(case, target):
         return _skipped(f"no gradients: the target has no {case.function}_backward and the adapter "
                         f"{adapter.name!r} no autodiff")
     out_dtype = _out_dtype(case, call)
-    args, kwargs = _arguments(adapter, call, case.dtype, watched=grad_args)
+    args, kwargs = _arguments(adapter, call, case.dtype, watched=grad_args, layout=case.layout)
     fn = _port(target, case.function, call)
     out, error = _call_target(adapter, fn, args, kwargs)
     if error:
@@ -601,7 +618,7 @@ def reproduction(check, item, target):
 
         return scale_reproduction(check, item, target)
     if check != "error":
-        return reproducer(item, item.spec.sample(item.rng(), item), check, target)
+        return reproducer(item, item.call(), check, target)
     dtype = _error_dtype(target, item.function) or "float32"
     rerun = rerun_command(f"test_conformance::test_error[{item.id}]", target, item.device)
     return f"{_error_call_text(target, item, item.call(), dtype)}\nrerun: {rerun}"

@@ -391,7 +391,8 @@ def pytest_generate_tests(metafunc):
     if "case" in metafunc.fixturenames and not _parametrized_by_test(metafunc, "case"):
         from .cases import all_cases
 
-        cases = all_cases(selected_functions(config), selected_dtypes(config), selected_devices(config))
+        cases = all_cases(selected_functions(config), selected_dtypes(config), selected_devices(config),
+                          layouts=True)
         metafunc.parametrize("case", _params(metafunc, cases, check))
     if "scale_case" in metafunc.fixturenames:
         from . import scale
