@@ -85,3 +85,11 @@ def test_a_fault_only_a_long_reduction_shows_fails_the_scale_profile_and_nothing
         assert outcome.status == "failed" and outcome.message.startswith("output: got "), outcome.message
         assert "rerun: pytest --pyargs \"conformance.test_conformance::test_scale_forward[" in outcome.message
         assert run_check("scale_forward", case, torch_target).status == "passed"
+
+
+def test_a_sample_of_slices_keeps_the_first_and_the_last(monkeypatch):
+    spans = [(i, i + 1) for i in range(10)]
+    monkeypatch.setattr(scale, "SAMPLE", 3)
+    assert scale._sampled(spans) == [(0, 1), (4, 5), (9, 10)] or scale._sampled(spans) == [(0, 1), (5, 6), (9, 10)]
+    monkeypatch.setattr(scale, "SAMPLE", 0)
+    assert scale._sampled(spans) == spans
