@@ -26,14 +26,12 @@ import json
 import os
 import platform
 import shutil
-import signal
 import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-GRACE = 60  # seconds an interrupted step has to write its report
 
 
 def steps(out, smoke):
@@ -78,30 +76,18 @@ def environment(out):
 
 
 def run_step(name, command, budget, extra, out):
-    """Run one step with its budget; its output goes to ``<out>/<name>.log``."""
+    """Run one step with its budget (``conformance.matrix.run_budgeted``); its output goes to ``<out>/<name>.log``."""
+    from conformance.matrix import run_budgeted
+
     log = os.path.join(out, f"{name}.log")
-    started = time.monotonic()
-    note = None
-    with open(log, "w", encoding="utf-8") as output:
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, cwd=ROOT,
-                                   env={**os.environ, **extra})
-        try:
-            code = process.wait(timeout=budget)
-        except subprocess.TimeoutExpired:
-            process.send_signal(signal.SIGINT)
-            note = f"stopped at its budget of {budget} s"
-            try:
-                code = process.wait(timeout=GRACE)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                code = process.wait()
-    wall = time.monotonic() - started
+    code, wall, stopped = run_budgeted(command, budget, log, cwd=ROOT, env={**os.environ, **extra})
     with open(log, encoding="utf-8", errors="replace") as f:
         lines = [line.strip() for line in f if line.strip()]
     verdict = next((line for line in reversed(lines) if line.split(":", 1)[0] in
                     ("passed", "failed", "interrupted", "nothing checked")), lines[-1] if lines else "")
-    return {"step": name, "command": " ".join(command), "exit": code, "seconds": round(wall, 1), "note": note,
-            "verdict": verdict, "log": os.path.basename(log)}
+    return {"step": name, "command": " ".join(command), "exit": code, "seconds": round(wall, 1),
+            "note": f"stopped at its budget of {budget} s" if stopped else None, "verdict": verdict,
+            "log": os.path.basename(log)}
 
 
 def main(argv=None):

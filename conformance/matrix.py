@@ -101,28 +101,36 @@ CALL_SHOWN = 400  # characters of a finding's call shown in matrix.md (matrix.js
 INTERRUPT_GRACE = 60  # seconds a run stopped at its budget has to write its partial report
 
 
-def _run(target, args, budget, directory):
-    """Run ``target`` in its own process. At its budget it is interrupted (SIGINT, as Ctrl-C): the run
-    writes its partial report (verdict "interrupted") and the column shows what ran, saying it stopped."""
-    path = os.path.join(directory, f"{target.name}.json")
-    command = [sys.executable, "-m", "conformance", "--target", target.spec, "--report-dir", directory,
-               "--json", path, *args]
+def run_budgeted(command, budget, log, cwd=None, env=None):
+    """Run ``command`` with its output in the file ``log``; at ``budget`` seconds interrupt it
+    (SIGINT, as Ctrl-C, so a conformance run writes its partial report), and kill it if it has not
+    ended INTERRUPT_GRACE seconds later. Returns ``(exit code, seconds, whether it was stopped)``."""
     started = time.monotonic()
-    log = os.path.join(directory, f"{target.name}.log")
+    stopped = False
     with open(log, "w", encoding="utf-8") as output:
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, text=True)
-        note = None
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, text=True, cwd=cwd, env=env)
         try:
             code = process.wait(timeout=budget)
         except subprocess.TimeoutExpired:
             process.send_signal(signal.SIGINT)
-            note = f"stopped at its budget of {budget:.0f} s: the counts are of the checks that ran"
+            stopped = True
             try:
                 code = process.wait(timeout=INTERRUPT_GRACE)
             except subprocess.TimeoutExpired:
                 process.kill()
                 code = process.wait()
-    elapsed = time.monotonic() - started
+    return code, time.monotonic() - started, stopped
+
+
+def _run(target, args, budget, directory):
+    """Run ``target`` in its own process. At its budget it is interrupted: the run writes its
+    partial report (verdict "interrupted") and the column shows what ran, saying it stopped."""
+    path = os.path.join(directory, f"{target.name}.json")
+    command = [sys.executable, "-m", "conformance", "--target", target.spec, "--report-dir", directory,
+               "--json", path, *args]
+    log = os.path.join(directory, f"{target.name}.log")
+    code, elapsed, stopped = run_budgeted(command, budget, log)
+    note = f"stopped at its budget of {budget:.0f} s: the counts are of the checks that ran" if stopped else None
     if note is None and code not in (0, 1, 5):
         with open(log, encoding="utf-8") as f:
             note = f"exit {code}: {f.read()[-300:]}"

@@ -461,19 +461,30 @@ def _call(case, arguments, positional, target):
     return fn, [v for _, v in items[:positional]], dict(items[positional:])
 
 
+def _prepare(case, target):
+    """``((adapter, arguments, positional), None)``, or ``(None, skipped Outcome)``: the target
+    cannot run the case, or its Signature drops an option the case sets."""
+    from .harness import Outcome
+
+    reason = _unavailable(case, target)
+    if reason:
+        return None, Outcome("skipped", reason)
+    arguments, positional = case.spec.build(case)
+    reason = target.signature(case.function).unsupported(arguments)
+    if reason:
+        return None, Outcome("skipped", reason)
+    return (target.adapter.on(case.device), arguments, positional), None
+
+
 def check_scale_forward(case, target):
     """Forward value, shape, dtype and device at scale, and that no input was modified in place."""
     from .harness import Outcome, _call_target
 
-    reason = _unavailable(case, target)
-    if reason:
-        return Outcome("skipped", reason)
     with _Threads():
-        arguments, positional = case.spec.build(case)
-        reason = target.signature(case.function).unsupported(arguments)
-        if reason:
-            return Outcome("skipped", reason)
-        adapter = target.adapter.on(case.device)
+        prepared, skipped = _prepare(case, target)
+        if skipped:
+            return skipped
+        adapter, arguments, positional = prepared
         before = _fingerprints(case, arguments)
         fn, args, kwargs = _call(case, arguments, positional, target)
         out, error = _call_target(adapter, fn, args, kwargs)
@@ -583,16 +594,12 @@ def check_scale_backward(case, target):
     """The gradient of the input (``log_probs`` for ctc_loss) at scale, under a random ``grad_output``."""
     from .harness import Outcome, _in_target
 
-    reason = _unavailable(case, target)
-    if reason:
-        return Outcome("skipped", reason)
     first = _first(case)
     with _Threads():
-        arguments, positional = case.spec.build(case)
-        reason = target.signature(case.function).unsupported(arguments)
-        if reason:
-            return Outcome("skipped", reason)
-        adapter = target.adapter.on(case.device)
+        prepared, skipped = _prepare(case, target)
+        if skipped:
+            return skipped
+        adapter, arguments, positional = prepared
         arguments[first].requires_grad_()
         fn, args, kwargs = _call(case, arguments, positional, target)
         try:
