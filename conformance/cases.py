@@ -73,11 +73,6 @@ class Case:
         """The case's random generator; stream 1 draws ``grad_output``."""
         return np.random.default_rng([self.seed, stream])
 
-    def call(self):
-        """The case's arguments (a :class:`~conformance.registry.Call`), the values its layout
-        stores included: what the reference and the target both get."""
-        call = self.spec.sample(self.rng(), self)
-        return call if self.layout == "contiguous" else layouts.values(call, self.layout)
 
     @property
     def spec(self):
@@ -106,6 +101,20 @@ def _combinations(spec, shape):
                 value = value.resolve(shape)
             chosen.append((name, value))
         yield tuple(chosen)
+
+
+def layout_of(case):
+    """The case's layout: ``"contiguous"`` for anything shaped like a case without one (the
+    property search's drawn cases)."""
+    return getattr(case, "layout", "contiguous")
+
+
+def sample_call(case):
+    """The case's arguments (a :class:`~conformance.registry.Call`), the values its layout stores
+    included: what the reference and the target both get."""
+    call = case.spec.sample(case.rng(), case)
+    layout = layout_of(case)
+    return call if layout == "contiguous" else layouts.values(call, layout)
 
 
 _GENERATED = {}

@@ -22,6 +22,7 @@ import reference
 
 from . import layouts
 from .adapters import IDENTITY, ArrayAdapter, Failure, TorchAdapter
+from .cases import layout_of, sample_call
 from .compare import budget_growth, compare
 from .domains import real
 from .registry import torch_release_at_least
@@ -175,7 +176,7 @@ def reproducer(case, call, test, target):
     """Two lines: the call (pasteable after ``import torch, torch.nn.functional as F``, or for an
     array target after importing the port as ``port``) and the command that reruns this one case."""
     label, materializer, module, numpy = _call_line(target)
-    if _small(call) and case.layout == "contiguous":
+    if _small(call) and layout_of(case) == "contiguous":
         call_text = describe_call(case.function, call, case.dtype, module, numpy=numpy)
     else:
         call_text = (f"from conformance.harness import {materializer}; "
@@ -203,10 +204,10 @@ def materialize(case_id):
     from .cases import find
 
     case = find(case_id)
-    call = case.call()
+    call = sample_call(case)
     args, kwargs, _ = convert_call(call, case.dtype, case.device)
-    if case.layout != "contiguous":
-        return _arranged(args, kwargs, call, case.layout, layouts.to_layout)
+    if layout_of(case) != "contiguous":
+        return _arranged(args, kwargs, call, layout_of(case), layouts.to_layout)
     return args, kwargs
 
 
@@ -225,7 +226,7 @@ def materialize_arrays(case_id):
     from .cases import find
 
     case = find(case_id)
-    return case.call().split()
+    return sample_call(case).split()
 
 
 def _out_dtype(case, call):
@@ -268,10 +269,11 @@ def _prepare(case, target):
     reason = _unavailable(target, case.function, case.device, case.dtype, case.spec.requires(case.options))
     if reason:
         return None, None, _skipped(reason)
-    if case.layout != "contiguous" and case.layout not in target.adapter.layouts:
-        return None, None, _skipped(f"layout {case.layout!r}: the adapter {target.adapter.name!r} stores no "
+    layout = layout_of(case)
+    if layout != "contiguous" and layout not in target.adapter.layouts:
+        return None, None, _skipped(f"layout {layout!r}: the adapter {target.adapter.name!r} stores no "
                                     "such layout (ArrayAdapter.layouts)")
-    call = case.call()
+    call = sample_call(case)
     out_dtype = _out_dtype(case, call)
     reason = (out_dtype != case.dtype and target.unsupported(case.function, out_dtype)) or \
         target.signature(case.function).unsupported(call.args)
@@ -356,7 +358,7 @@ def check_forward(case, target):
     expected = _quiet(reference_function(spec.name), *positional, **keywords)
     _OUTPUT_SHAPES[case.id] = np.shape(expected)
     out_dtype = _out_dtype(case, call)
-    args, kwargs = _arguments(adapter, call, case.dtype, layout=case.layout)
+    args, kwargs = _arguments(adapter, call, case.dtype, layout=layout_of(case))
     inputs = {n: v for n, v in _by_name(call, args, kwargs).items() if isinstance(call.args[n], np.ndarray)}
     before = {n: adapter.snapshot(v) for n, v in inputs.items()}
     out, error = _call_target(adapter, _port(target, case.function, call), args, kwargs)
@@ -463,7 +465,7 @@ def check_backward(case, target):
         return _skipped(f"no gradients: the target has no {case.function}_backward and the adapter "
                         f"{adapter.name!r} no autodiff")
     out_dtype = _out_dtype(case, call)
-    args, kwargs = _arguments(adapter, call, case.dtype, watched=grad_args, layout=case.layout)
+    args, kwargs = _arguments(adapter, call, case.dtype, watched=grad_args, layout=layout_of(case))
     fn = _port(target, case.function, call)
     out, error = _call_target(adapter, fn, args, kwargs)
     if error:
@@ -618,7 +620,7 @@ def reproduction(check, item, target):
 
         return scale_reproduction(check, item, target)
     if check != "error":
-        return reproducer(item, item.call(), check, target)
+        return reproducer(item, sample_call(item), check, target)
     dtype = _error_dtype(target, item.function) or "float32"
     rerun = rerun_command(f"test_conformance::test_error[{item.id}]", target, item.device)
     return f"{_error_call_text(target, item, item.call(), dtype)}\nrerun: {rerun}"
