@@ -31,6 +31,7 @@ Examples::
 
 import argparse
 import os
+import signal
 import sys
 import time
 
@@ -65,6 +66,10 @@ def main(argv=None):
 
 
 def run(argv):
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        # Started with SIGINT ignored (a shell's background job inherits that): a SIGINT sent on
+        # purpose (``kill -INT``, the matrix's budget) still interrupts the run and writes the partial report.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     parser = argparse.ArgumentParser(prog="python -m conformance", description=__doc__.split("\n\n")[0])
     parser.add_argument("--target", default=os.environ.get("CONFORMANCE_TARGET", "torch.nn.functional"),
                         help="module name or .py file under test (default torch.nn.functional)")

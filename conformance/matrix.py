@@ -101,10 +101,6 @@ CALL_SHOWN = 400  # characters of a finding's call shown in matrix.md (matrix.js
 INTERRUPT_GRACE = 60  # seconds a run stopped at its budget has to write its partial report
 
 
-def _default_sigint():
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def run_budgeted(command, budget, log, cwd=None, env=None):
     """Run ``command`` with its output in the file ``log``; at ``budget`` seconds interrupt it
     (SIGINT, as Ctrl-C, so a conformance run writes its partial report), and kill it if it has not
@@ -112,10 +108,7 @@ def run_budgeted(command, budget, log, cwd=None, env=None):
     started = time.monotonic()
     stopped = False
     with open(log, "w", encoding="utf-8") as output:
-        # SIGINT's default action in the child, even where this runs with it ignored (a background
-        # job), which the child would inherit, leaving the interrupt without effect.
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, text=True, cwd=cwd, env=env,
-                                   preexec_fn=_default_sigint)
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, text=True, cwd=cwd, env=env)
         try:
             code = process.wait(timeout=budget)
         except subprocess.TimeoutExpired:

@@ -163,10 +163,7 @@ def test_ctrl_c_writes_a_partial_report_marked_interrupted(tmp_path):
     environment["MISBEHAVING_HANGING"] = str(hanging)
     process = subprocess.Popen([sys.executable, "-m", "conformance", "--target", MISBEHAVING, "--function",
                                 "mse_loss,softmax", "--dtype", "float32", "--report-dir", "reports"],
-                               cwd=tmp_path, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               # Ctrl-C's default action, even where this test runs with SIGINT ignored
-                               # (a background job), which the child would inherit
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                               cwd=tmp_path, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
         while not hanging.exists() and time.monotonic() < deadline and process.poll() is None:
