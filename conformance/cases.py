@@ -73,7 +73,6 @@ class Case:
         """The case's random generator; stream 1 draws ``grad_output``."""
         return np.random.default_rng([self.seed, stream])
 
-
     @property
     def spec(self):
         return REGISTRY[self.function]

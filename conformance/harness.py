@@ -26,7 +26,7 @@ from .cases import layout_of, sample_call
 from .compare import budget_growth, compare
 from .domains import real
 from .registry import torch_release_at_least
-from .targets import DEFAULT_TARGET, TORCH_DTYPES, convert_call
+from .targets import DEFAULT_TARGET, TORCH_DTYPES
 
 LITERAL_LIMIT = 64  # arrays up to this size are printed inline in reproducers
 
@@ -204,19 +204,7 @@ def materialize(case_id):
     from .cases import find
 
     case = find(case_id)
-    call = sample_call(case)
-    args, kwargs, _ = convert_call(call, case.dtype, case.device)
-    if layout_of(case) != "contiguous":
-        return _arranged(args, kwargs, call, layout_of(case), layouts.to_layout)
-    return args, kwargs
-
-
-def _arranged(args, kwargs, call, layout, arrange):
-    """``(args, kwargs)`` with the arguments the layout applies to stored in ``layout``."""
-    names = layouts.arranged(call)
-    values = {n: (arrange(v, layout) if n in names else v) for n, v in _by_name(call, args, kwargs).items()}
-    items = list(values.items())
-    return [v for _, v in items[: call.positional]], dict(items[call.positional:])
+    return _arguments(TorchAdapter(case.device), sample_call(case), case.dtype, layout=layout_of(case))
 
 
 def materialize_arrays(case_id):
@@ -474,8 +462,9 @@ def check_backward(case, target):
     shape, unreadable = _shape(adapter, out) if not problems else (None, None)
     if problems or unreadable:
         return Outcome("failed", _fail(problems or [unreadable], case, call, "backward", target))
-    if shape != _expected_shape(case, call):
-        problems.append(f"output: got shape {shape}, but should be {_expected_shape(case, call)} "
+    expected_shape = _expected_shape(case, call)
+    if shape != expected_shape:
+        problems.append(f"output: got shape {shape}, but should be {expected_shape} "
                         "(so no grad_output of the right shape; no gradient checked)")
         return Outcome("failed", _fail(problems, case, call, "backward", target))
     grad_output = real(case.rng(1), shape, out_dtype)

@@ -182,14 +182,11 @@ def describe_item(item):
     check = getattr(item, "originalname", "").removeprefix("test_").removeprefix("scale_")
     if check not in CHECKS:
         return None
-    if "scale_case" in params:  # the scale profile's checks count as forward and backward checks
-        case = params["scale_case"]
+    if "case" in params or "scale_case" in params:  # the scale profile's checks count as forward and backward
+        case = params.get("case") or params["scale_case"]
+        family = _family(case) if "case" in params else f"profile={case.profile}"
         return {"function": case.function, "dtype": case.dtype, "device": case.device, "check": check,
-                "family": f"profile={case.profile}", "id": case.id}
-    if "case" in params:
-        case = params["case"]
-        return {"function": case.function, "dtype": case.dtype, "device": case.device, "check": check,
-                "family": _family(case), "id": case.id}
+                "family": family, "id": case.id}
     if "error_instance" in params:
         instance = params["error_instance"]
         return {"function": instance.function, "dtype": ERROR_DTYPE, "device": instance.device, "check": check,

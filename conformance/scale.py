@@ -43,8 +43,8 @@ import torch
 
 from .compare import TOLERANCES, Tolerance, budget_growth, compare
 from .domains import real
-from .registry import Gen
-from .targets import TORCH_DTYPES
+from .registry import REGISTRY, Call, Gen
+from .targets import _BITS, TORCH_DTYPES
 
 PROFILES = ("scale", "scale-smoke")
 CHECK_ELEMENTS = 1 << 24  # float64 elements of one slice the reference works on (128 MiB)
@@ -302,9 +302,7 @@ def find(case_id):
 def materialize(case_id):
     """The torch arguments of a scale case, from its id: ``args, kwargs = materialize(id)``."""
     case = find(case_id)
-    arguments, positional = case.spec.build(case)
-    items = list(arguments.items())
-    return [v for _, v in items[:positional]], dict(items[positional:])
+    return Call(*case.spec.build(case)).split()
 
 
 # --- the reference, slice by slice -----------------------------------------------------------------
@@ -330,10 +328,9 @@ def _slices(case, arguments):
 
 
 def _slice_arguments(case, arguments, whole, start, stop):
-    """NumPy arguments of one slice: the ``rows`` arguments sliced, the others from ``whole``."""
-    if stop is None:
-        return dict(whole)
-    return {name: (_numpy(value[start:stop]) if name in case.spec.rows else whole[name])
+    """NumPy arguments of one slice (``stop`` None: the whole call): the ``rows`` arguments sliced,
+    the others from ``whole``."""
+    return {name: (_numpy(value if stop is None else value[start:stop]) if name in case.spec.rows else whole[name])
             for name, value in arguments.items()}
 
 
@@ -379,7 +376,7 @@ class _Worst:
 def _crc(tensor, start, stop):
     t = tensor.detach()[start:stop]
     if t.is_floating_point():
-        t = t.view({2: torch.int16, 4: torch.int32, 8: torch.int64}[t.element_size()])
+        t = t.view(_BITS[t.element_size()])
     return zlib.crc32(np.ascontiguousarray(t.cpu().numpy()))
 
 
@@ -446,19 +443,12 @@ def reproduction(check, case, target):
     return f"{call}\nrerun: {rerun}"
 
 
-class _Names:
-    """What ``harness._port`` reads of a call: its argument names in order and how many are positional."""
-
-    def __init__(self, arguments, positional):
-        self.args, self.positional = arguments, positional
-
-
 def _call(case, arguments, positional, target):
+    """The target's function behind torch's calling convention, and the call's ``args, kwargs``."""
     from .harness import _port
 
-    items = list(arguments.items())
-    fn = _port(target, case.function, _Names(arguments, positional))
-    return fn, [v for _, v in items[:positional]], dict(items[positional:])
+    call = Call(arguments, positional)
+    return (_port(target, case.function, call), *call.split())
 
 
 def _prepare(case, target):
@@ -524,28 +514,25 @@ class _Lazy(dict):
         return self[name] if name in self.arguments else default
 
 
-def _expected_whole(case, arguments, backward=False, grad_output=None):
-    values = {name: _numpy(value) for name, value in arguments.items()}
-    if backward:
-        return _reference(case.function, True)(grad_output, **values)
-    return _reference(case.function)(**values)
-
-
 def _compare_forward(case, arguments, out, worst):
-    reduction = dict(case.options).get("reduction", "mean")
-    spans = _slices(case, arguments)
-    if reduction != "none" or spans == [(0, None)]:
-        expected = reference_total(case, arguments) if spans != [(0, None)] else _expected_whole(case, arguments)
-        worst.add(_compare(_numpy(out), expected, case), 0)
-        return
+    reduced = dict(case.options).get("reduction", "mean") != "none"
+    if reduced and _slices(case, arguments) != [(0, None)]:
+        worst.add(_compare(_numpy(out), reference_total(case, arguments), case), 0)
+    else:
+        _compare_slices(case, arguments, out, worst)
 
+
+def _compare_slices(case, arguments, actual, worst, what="output", grad_output=None):
+    """Compare ``actual`` (the target's output, or with ``grad_output`` its gradient) slice by slice
+    (a sample of them under CONFORMANCE_SCALE_SAMPLE) with :func:`reference_slice`."""
     whole = _whole(case, arguments)
 
     def one(span):
-        expected = reference_slice(case, arguments, whole, span)
-        return _compare(_numpy(out[span[0]:span[1]]), expected, case), span[0]
+        start, stop = span
+        expected = reference_slice(case, arguments, whole, span, grad_output)
+        return _compare(_numpy(actual if stop is None else actual[start:stop]), expected, case, what), start
 
-    for result, start in _map(one, _sampled(spans)):
+    for result, start in _map(one, _sampled(_slices(case, arguments))):
         worst.add(result, start)
 
 
@@ -586,7 +573,8 @@ def reference_slice(case, arguments, whole, span, grad_output=None):
 
 
 def _whole(case, arguments):
-    """The NumPy values of the arguments the slices share (the sliced ones are None here)."""
+    """The NumPy values of the arguments the slices share (the sliced ones are None here: each slice
+    converts its own part)."""
     return {name: (None if name in case.spec.rows else _numpy(value)) for name, value in arguments.items()}
 
 
@@ -620,7 +608,7 @@ def check_scale_backward(case, target):
         else:
             problems = adapter.result_problems(grad, case.dtype, what=f"grad of {first}")
         if not problems:
-            _compare_backward(case, arguments, first, grad, grad_output, worst)
+            _compare_slices(case, arguments, grad, worst, f"grad of {first}", grad_output)
             problems += worst.problems
     if problems:
         problems.append("grad_output: random (stream 1 of the case)")
@@ -629,25 +617,9 @@ def check_scale_backward(case, target):
 
 
 def _first(case):
-    """The differentiated argument: the input (``log_probs`` for ctc_loss)."""
-    return "log_probs" if case.function == "ctc_loss" else "input"
-
-
-def _compare_backward(case, arguments, first, grad, grad_output, worst):
-    what = f"grad of {first}"
-    spans = _slices(case, arguments)
-    if spans == [(0, None)]:
-        expected = _expected_whole(case, arguments, True, grad_output)[first]
-        worst.add(_compare(_numpy(grad), expected, case, what), 0)
-        return
-    whole = _whole(case, arguments)
-
-    def one(span):
-        expected = reference_slice(case, arguments, whole, span, grad_output)
-        return _compare(_numpy(grad[span[0]:span[1]]), expected, case, what), span[0]
-
-    for result, start in _map(one, _sampled(spans)):
-        worst.add(result, start)
+    """The argument whose gradient is checked: the function's first differentiable one (the
+    input; ``log_probs`` for ctc_loss)."""
+    return REGISTRY[case.function].differentiable[0]
 
 
 CHECKS = {"scale_forward": check_scale_forward, "scale_backward": check_scale_backward}
