@@ -329,7 +329,7 @@ def inherits_torch_divergences(config):
         target = load_target(config)
     except pytest.UsageError:
         return False  # reported once, when the items are collected
-    return bool(getattr(target.module, "INHERITS_TORCH_DIVERGENCES", False))
+    return target.inherits_torch_divergences
 
 
 def _divergences(config):

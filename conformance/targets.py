@@ -79,6 +79,13 @@ class Target:
         """Whether this is ``torch.nn.functional`` itself (torch's release then gates options)."""
         return self.module is torch.nn.functional
 
+    @property
+    def inherits_torch_divergences(self):
+        """torch.nn.functional, or a torch-derived target (torch.compile, torch._refs, a device, a
+        re-export) that declares ``INHERITS_TORCH_DIVERGENCES = True``: torch's known divergences
+        are its own, in the grid and in the property search alike."""
+        return self.is_torch or bool(getattr(self.module, "INHERITS_TORCH_DIVERGENCES", False))
+
     def signature(self, function):
         return self.arguments.get(function, self._identity)
 

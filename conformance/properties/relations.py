@@ -275,7 +275,7 @@ def known_divergence(test, drawn, target):
     for ``test``, or None (it is then judged): a property record whose predicate holds, or a
     grid record whose pattern matches the drawn case's id. The metamorphic tests skip inputs
     whose forward diverges, under any reduction they run."""
-    if not target.is_torch:
+    if not target.inherits_torch_divergences:
         return None
     differential = test in ("forward", "backward")
     check = test if differential else "forward"
