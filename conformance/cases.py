@@ -15,7 +15,11 @@ Grid, per function:
   option and dtype and the shapes are covered too;
 * layouts (transposed, sliced, expanded, channels_last: ``conformance/layouts.py``), in the
   conformance tests' grid (``layouts=True``): every option combination once per layout, normal
-  values, the shapes the layout changes and the dtypes in rotation.
+  values, the shapes the layout changes and the dtypes in rotation;
+* size regimes (``conformance/sizes.py``), in the conformance tests' grid (``sizes=True``): each
+  regime shape of the spec once per dtype, normal values, with the options the regime pins and
+  the others in rotation (the dtypes of one shape spread over the combinations, the next shape
+  shifted by one).
 
 Option combinations the spec declares invalid (``Spec.valid``) are left to its error cases.
 """
@@ -48,6 +52,7 @@ class Case:
     values: str = "normal"
     device: str = "cpu"
     layout: str = "contiguous"  # how the torch arguments are stored (conformance/layouts.py)
+    regime: str = ""  # the size regime (conformance/sizes.py) of a size case; not part of the id
 
     @cached_property  # ids are read many times at collection; a frozen dataclass allows this cache
     def data_id(self):
@@ -119,18 +124,37 @@ def sample_call(case):
 _GENERATED = {}
 
 
-def generate(spec, dtypes=None, devices=("cpu",), layouts=False):
+def generate(spec, dtypes=None, devices=("cpu",), layouts=False, sizes=False):
     """All cases of ``spec``, in a stable order, without duplicates; with ``layouts`` the layout
     cases too (torch tensors only: the golden vectors, the modules and the properties leave them
-    out). Computed once per spec and selection: collection asks for the same grid several times."""
-    key = (spec.name, None if dtypes is None else tuple(dtypes), tuple(devices), layouts)
+    out), with ``sizes`` the size-regime cases (large arrays: the golden vectors leave them out).
+    Computed once per spec and selection: collection asks for the same grid several times."""
+    key = (spec.name, None if dtypes is None else tuple(dtypes), tuple(devices), layouts, sizes)
     cached = _GENERATED.get(key)
     if cached is None or cached[0] is not spec:
-        cached = _GENERATED[key] = (spec, tuple(_generate(spec, dtypes, devices, layouts)))
+        cached = _GENERATED[key] = (spec, tuple(_generate(spec, dtypes, devices, layouts, sizes)))
     return list(cached[1])
 
 
-def _generate(spec, selected, devices, with_layouts=False):
+def _size_cases(spec, dtypes, device):
+    """The size-regime cases of ``spec`` on ``device`` (see the module docstring)."""
+    shift = 0
+    for size in spec.sizes:
+        for shape in size.shapes:
+            shape = tuple(shape)
+            pool = [options for options in _combinations(spec, shape)
+                    if size.pins(probe := Case(spec.name, dtypes[0], shape, options)) and spec.valid(probe)]
+            if not pool:
+                raise ValueError(f"{spec.name}: no valid option combination for the size regime "
+                                 f"{size.regime!r} at {shape}")
+            stride = max(1, len(pool) // len(dtypes))
+            for j, dtype in enumerate(dtypes):
+                options = pool[(shift + j * stride) % len(pool)]
+                yield Case(spec.name, dtype, shape, options, spec.values[0], device, regime=size.regime)
+            shift += 1
+
+
+def _generate(spec, selected, devices, with_layouts=False, with_sizes=False):
     # The grid is laid out over all of the spec's dtypes and then filtered, so that a case of a
     # --dtype selection is the same case, with the same id and data, as in the full grid.
     dtypes = list(spec.dtypes)
@@ -160,16 +184,24 @@ def _generate(spec, selected, devices, with_layouts=False):
                 dtype = dtypes[i % len(dtypes)]
                 add(Case(spec.name, dtype, shape, options[shape][i % len(options[shape])], spec.values[0], device,
                          layout))
+        for case in _size_cases(spec, dtypes, device) if with_sizes else ():
+            add(case)
     return list(cases.values())
 
 
-def all_cases(functions=None, dtypes=None, devices=("cpu",), layouts=False):
-    """Cases of every registered function (or of ``functions``); ``layouts``: see :func:`generate`."""
+def all_cases(functions=None, dtypes=None, devices=("cpu",), layouts=False, sizes=False):
+    """Cases of every registered function (or of ``functions``); ``layouts``, ``sizes``: see
+    :func:`generate`."""
     out = []
     for name, spec in REGISTRY.items():
         if functions is None or name in functions:
-            out += generate(spec, dtypes, devices, layouts)
+            out += generate(spec, dtypes, devices, layouts, sizes)
     return out
+
+
+def conformance_grid(functions=None, dtypes=None, devices=("cpu",)):
+    """The cases the conformance tests check: the grid with its layout and size-regime cases."""
+    return all_cases(functions, dtypes, devices, layouts=True, sizes=True)
 
 
 _BY_ID = {}
@@ -189,7 +221,8 @@ def find(case_id):
         raise KeyError(f"no case with id {case_id!r}")
     key = (function, device)
     if key not in _BY_ID:
-        _BY_ID[key] = {case.id: case for case in generate(REGISTRY[function], devices=(device,), layouts=True)}
+        _BY_ID[key] = {case.id: case for case in generate(REGISTRY[function], devices=(device,), layouts=True,
+                                                                  sizes=True)}
     try:
         return _BY_ID[key][case_id]
     except KeyError:

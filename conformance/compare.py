@@ -9,14 +9,38 @@ Policy (also in the README):
   unit roundoff ``u`` (2**-24, 2**-11, 2**-8). Inputs are generated in the case dtype, so
   the reference sees exactly the rounded values the target sees; the budget covers only
   the target's own rounding.
-* An element passes when ``|actual - expected| <= rtol * |expected| + atol * scale`` where
-  ``scale`` is the largest finite ``|expected|`` in the tensor, and at least 1: ``atol`` is a
-  normwise floor, for elements that come out of cancellation (``softmax - 1``, a gradient
-  that is exactly 0 in exact arithmetic) or underflow.
+* An element passes when ``|actual - expected| <= rtol * |expected| + atol * scale``: ``atol`` is a
+  normwise floor, for elements that come out of cancellation (``softmax - 1``, a gradient that is
+  exactly 0 in exact arithmetic) or underflow. ``scale`` follows the tensor's own magnitude: the
+  largest finite ``|expected|``, or ``1/n`` where that is larger, for a result of ``n`` input
+  elements (``terms``): the grid's inputs are of order 1 (``conformance/domains.py``), so ``1/n``
+  is the size of the terms a cancelling result comes out of once a mean spreads them over ``n``.
+  A gradient of a mean, of size ``1/n``, is so held to ``1/n``'s precision: a zero or doubled one
+  fails at any size (before, the floor was at least 1, which let any gradient under about
+  ``8 u`` pass).
 * Below the format's smallest normal number an absolute error of that size is allowed
   (underflow to zero or to a subnormal).
-* Budgets grow with the number ``n`` of terms a reduction adds, by ``1 + log2(n)``, the
-  worst-case growth of the pairwise and cascade sums that torch's kernels use.
+* Budgets grow with the number ``n`` of terms a reduction adds, by ``g = 1 + log2(n)``, the
+  worst-case growth of the pairwise and cascade sums that torch's kernels use. In float64 and
+  float32 the budget grows as a whole. float16 and bfloat16 compute in float32 and round once
+  (torch's "opmath"), so only a float32 accumulation term grows there:
+  ``rtol = 8 u + g * 32 u_float32`` (and ``atol`` alike). Grown as a whole, bfloat16's budget would
+  allow 25% error at ``n = 120``.
+* A tensor must not be biased (``scale_error``): rounding scatters each element's error around
+  zero, while a wrong count, total weight or ``1/n`` (``1/256`` for ``1/257``, a count kept in
+  bfloat16; ``1/(n - 1)``) scales every element by the same factor, by about one unit, which an
+  elementwise budget of a few units cannot see. The least-squares factor ``s = <a, e> / <e, e>``
+  is the mean of the elements' relative errors weighted by ``e^2``; over the normal, finite
+  elements it must satisfy ``|s - 1| <= g * 4 u_acc + 4 sigma sqrt(sum W_k^2) / sum W_k``: a
+  systematic term (``u_acc`` the float32 accumulation's unit: a few units of a shared ``1/n`` or
+  log-sum-exp rounded in float32) and a random one, four standard errors of that weighted mean.
+  ``W_k`` is the sum of ``e^2`` over the elements that round to the same value of the format
+  (their rounding errors are one error), and ``sigma`` the larger of the format's unit roundoff
+  and the spread of the relative errors about their mean, so a target whose elements carry several
+  roundings each is held to the mean of its own errors, not to one rounding's. float64 is exempt:
+  its elementwise budget (1e-12) is already far below any such factor. Values below the format's
+  smallest normal number carry no relative precision and are left out, so where a gradient
+  underflows (float16's ``1/n`` past ``n`` of about 16000) only the elementwise budget holds it.
 * Non-finite values must match exactly: NaN where the reference has NaN, inf of the same
   sign where it has inf. An expected value that overflows the case dtype is expected as inf.
 * Where the inputs sit at the format's limits (value class ``extreme`` in float16 and
@@ -38,11 +62,18 @@ from .dtypes import FORMATS, round_to, ulp
 
 @dataclass(frozen=True)
 class Tolerance:
-    """``rtol`` is elementwise; ``atol`` is in units of the tensor's largest ``|expected|``."""
+    """``rtol`` is elementwise; ``atol`` is in units of the tensor's largest ``|expected|``, or of
+    ``floor`` where that is larger: the magnitude of the terms a result comes out of, where
+    cancellation leaves it far smaller than its inputs (the property search's drawn inputs)."""
 
     rtol: float
     atol: float
     reason: str = ""
+    floor: float = 0.0
+    # The scale-error check's systematic term, in units of the accumulation's unit roundoff per unit
+    # of growth (SYSTEMATIC_UNITS unless the function's result carries a shared error by its nature);
+    # None: no scale-error check (a target's accuracy record: see conformance/divergences.py).
+    systematic: float | None = 4.0
 
 
 def _u(dtype):
@@ -57,9 +88,65 @@ TOLERANCES = {
 }
 
 
+HALF = ("float16", "bfloat16")
+RANDOM_SIGMAS = 4  # standard errors of the weighted mean of the relative errors
+
+
 def budget_growth(n_terms):
     """Factor by which a budget grows for a result that sums ``n_terms`` values."""
     return 1.0 + math.log2(max(int(n_terms), 1))
+
+
+def grown(tolerance, dtype, growth):
+    """``(rtol, atol)`` of ``tolerance`` for a result that sums ``budget_growth(n)`` terms: grown as
+    a whole in float64 and float32; in float16 and bfloat16 the format's own budget stays and a
+    float32 accumulation term grows (``compare``'s policy)."""
+    if dtype in HALF:
+        accumulation = growth * TOLERANCES["float32"].rtol
+        return tolerance.rtol + accumulation, tolerance.atol + accumulation
+    return growth * tolerance.rtol, growth * tolerance.atol
+
+
+def scale_error(actual, expected, dtype, tolerance=None, growth=1.0, scale=0.0):
+    """``(factor - 1, allowed, elements)`` of the least-squares factor ``<a, e> / <e, e>`` by which
+    ``actual`` scales ``expected`` over their finite elements of normal magnitude, at least one unit
+    roundoff of ``scale`` (the normwise floor's: smaller ones are cancellation's), or None where it
+    says nothing: float64, no check in the tolerance, fewer than two elements.
+
+    >>> e = np.linspace(1.0, 2.0, 257) / 257
+    >>> round(scale_error(e * 257 / 256, e, "bfloat16")[0], 5)  # 1/256 where 1/257 is due
+    0.00391
+    """
+    tolerance = tolerance or TOLERANCES[dtype]
+    if dtype == "float64" or tolerance.systematic is None:
+        return None
+    unit = FORMATS[dtype].unit_roundoff
+    actual = np.asarray(actual, dtype=np.float64).ravel()
+    expected = np.asarray(expected, dtype=np.float64).ravel()
+    with np.errstate(invalid="ignore", over="ignore"):
+        used = (np.isfinite(actual) & np.isfinite(round_to(expected, dtype))
+                & (np.abs(expected) >= max(FORMATS[dtype].tiny, unit * scale)))
+    e, a = expected[used], actual[used]
+    if e.size < 2:
+        return None
+    # Elements of one exact value have one rounding error between them (the ties of a gradient).
+    _, group = np.unique(e, return_inverse=True)
+    group = group.ravel()
+    weights = np.bincount(group, weights=e * e)  # W_k
+    total = float(np.sum(weights))
+    relative = np.bincount(group, weights=e * (a - e)) / weights  # each group's relative error
+    factor = float(np.sum(weights * relative)) / total
+    # float32, float16 and bfloat16 all accumulate in float32
+    systematic = growth * tolerance.systematic * FORMATS["float32"].unit_roundoff
+    if weights.size == 1:
+        # One value that every element shares (the gradient of an unweighted mean, -g/N): it is one
+        # scalar result, so it must be the format's nearest value to the exact one.
+        value = abs(float(e[0]))
+        return factor, systematic + 0.5 * float(ulp(np.array(value), dtype)) / value, int(e.size)
+    spread = math.sqrt(float(np.sum(weights * (relative - factor) ** 2)) / total)
+    sigma = max(unit / 2, spread)
+    allowed = systematic + RANDOM_SIGMAS * sigma * math.sqrt(float(np.sum(weights * weights))) / total
+    return factor, allowed, int(e.size)
 
 
 @dataclass
@@ -77,8 +164,10 @@ def _fmt(v):
     return repr(float(v))
 
 
-def compare(actual, expected, dtype, tolerance=None, growth=1.0, what="output", overflow_ok=False):
-    """Compare ``actual`` (float64 values of a ``dtype`` result) with ``expected`` (float64).
+def compare(actual, expected, dtype, tolerance=None, growth=1.0, what="output", overflow_ok=False, terms=None):
+    """Compare ``actual`` (float64 values of a ``dtype`` result) with ``expected`` (float64); with
+    ``terms``, the number ``n`` of input elements the result comes from, the budget grows by
+    ``budget_growth(n)`` (in place of ``growth``) and the normwise floor is at least ``1/n``.
 
     Returns a :class:`Comparison`; on failure its message reads
     ``got X, but should be Y at index I (...)``.
@@ -108,20 +197,32 @@ def compare(actual, expected, dtype, tolerance=None, growth=1.0, what="output", 
         # two intermediates that overflow to opposite infinities give inf - inf.
         nonfinite_bad &= ~(np.isfinite(expected) & ~np.isfinite(actual))
         nonfinite_bad &= ~(np.isinf(expected) & np.isnan(actual))
-    scale = max(np.max(np.abs(expected[finite]), initial=0.0), 1.0)
-    allowed = growth * (tolerance.rtol * np.abs(expected) + tolerance.atol * scale) + FORMATS[dtype].tiny
+    floor = tolerance.floor
+    if terms is not None:
+        growth = budget_growth(terms)
+        floor = max(floor, 1.0 / terms) if terms else floor
+    scale = max(np.max(np.abs(expected[finite]), initial=0.0), floor)
+    rtol, atol = grown(tolerance, dtype, growth)
+    allowed = rtol * np.abs(expected) + atol * scale + FORMATS[dtype].tiny
     with np.errstate(invalid="ignore", over="ignore"):
         err = np.where(finite & np.isfinite(actual), np.abs(actual - expected), 0.0)
         # ULPs at the magnitude the budget itself uses: elements below the normwise floor are
         # measured in ULPs of the floor, so the figure reads against the budget, not 1e300.
-        floor = scale * tolerance.atol / tolerance.rtol if tolerance.rtol else scale
+        floor = scale * atol / rtol if rtol else scale
         ulps = err / ulp(np.maximum(np.abs(expected), floor), dtype)
         rel = np.where(finite, err / np.maximum(np.abs(expected), max(floor, np.finfo(np.float64).tiny)), 0.0)
         ratio = np.where(allowed > 0, err / np.where(allowed > 0, allowed, 1.0), np.where(err > 0, np.inf, 0.0))
     bad = nonfinite_bad | (ratio > 1.0)
     max_ulp, max_rel = float(np.max(ulps)), float(np.max(rel))
     if not bad.any():
-        return Comparison(True, max_ulp, max_rel)
+        bias = scale_error(actual, expected, dtype, tolerance, growth, scale)
+        if bias is None or abs(bias[0]) <= bias[1]:
+            return Comparison(True, max_ulp, max_rel)
+        factor, limit, elements = bias
+        message = (f"{what}: scaled by {1 + factor!r} of the expected values (a relative scale error of "
+                   f"{factor:.3g}, over {elements} elements; allowed {limit:.3g}): each element is within its "
+                   f"budget, but together they are biased, as a wrong count, total weight or 1/n makes them")
+        return Comparison(False, max_ulp, max(max_rel, abs(factor)), message)
     score = np.where(nonfinite_bad, np.inf, ratio)
     flat = int(np.argmax(np.where(bad, score, -1.0)))
     index = np.unravel_index(flat, expected.shape) if expected.ndim else ()
@@ -130,7 +231,7 @@ def compare(actual, expected, dtype, tolerance=None, growth=1.0, what="output", 
     detail = (f"{int(bad.sum())} of {expected.size} elements out of budget; "
               f"error {err.flat[flat]:.3g} = {ulps.flat[flat]:.3g} ulp of {dtype}, "
               f"relative {rel.flat[flat]:.3g}; allowed {allowed.flat[flat]:.3g} = "
-              f"{growth:.3g} x (rtol {tolerance.rtol:.3g} x |expected| + atol {tolerance.atol:.3g} x {scale:.3g})")
+              f"rtol {rtol:.3g} x |expected| + atol {atol:.3g} x {scale:.3g}")
     if nonfinite_bad.flat[flat]:
         detail = f"{int(bad.sum())} of {expected.size} elements differ; non-finite values must match exactly"
     message = f"{what}: got {_fmt(a)}, but should be {_fmt(e)} at index {index} ({detail})"

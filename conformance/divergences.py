@@ -19,7 +19,8 @@ except ModuleNotFoundError:  # Python 3.10: the same parser as a package
     import tomli as tomllib
 
 DIRECTORY = os.path.join(os.path.dirname(__file__), "known_divergences")
-FIELDS = {"tests", "function", "pattern", "predicate", "reproducer", "reason", "link", "strict"}
+FIELDS = {"tests", "function", "pattern", "predicate", "reproducer", "reason", "link", "strict", "accuracy"}
+ACCURACY = ("elementwise",)
 
 
 @dataclass(frozen=True)
@@ -32,14 +33,19 @@ class Divergence:
     strict: bool = True  # false only for bugs that pass by chance (uninitialized memory)
     predicate: str = ""  # property records: names in known_divergences/predicates.py
     reproducer: str = ""
+    # An accuracy record (a grid record with ``accuracy``): the matching cases are not xfails but are
+    # judged by a narrower policy; "elementwise": by the elementwise budget alone, without the
+    # scale-error check (conformance/compare.py), for a target that rounds intermediates it shares
+    # between elements (torch's half-precision composites).
+    accuracy: str = ""
 
     @property
     def kind(self):
-        return "grid" if self.pattern else "property"
+        return "property" if not self.pattern else ("accuracy" if self.accuracy else "grid")
 
     def applies(self, test, case_id):
         """Whether a grid record covers ``test`` of the grid case ``case_id``."""
-        return (self.kind == "grid" and test in self.tests and case_id.startswith(self.function + "(")
+        return (self.kind in ("grid", "accuracy") and test in self.tests and case_id.startswith(self.function + "(")
                 and re.search(self.pattern, case_id) is not None)
 
     def holds_for(self, test, drawn):
@@ -71,9 +77,11 @@ def _record(data, source):
                          f"{sorted(FIELDS)}: {data}")
     if data.get("predicate") and (not data.get("reproducer") or not data.get("strict", True)):
         raise ValueError(f"{source}: a property record names a reproducer, which must keep failing (strict): {data}")
+    if data.get("accuracy") and (data["accuracy"] not in ACCURACY or data.get("predicate")):
+        raise ValueError(f"{source}: accuracy is one of {ACCURACY}, in a grid record: {data}")
     return Divergence(tuple(data["tests"]), data["function"], data.get("pattern", ""), " ".join(data["reason"].split()),
                       data.get("link", ""), data.get("strict", True), data.get("predicate", ""),
-                      data.get("reproducer", ""))
+                      data.get("reproducer", ""), data.get("accuracy", ""))
 
 
 def records(directory=DIRECTORY):
@@ -89,8 +97,48 @@ def records(directory=DIRECTORY):
 
 
 def load(directory=DIRECTORY):
-    """The grid records: the strict (or not) xfails of the generated cases."""
-    return [r for r in records(directory) if r.kind == "grid"]
+    """The grid records, xfails and accuracy records, in file order (``first_applying`` says which
+    decides a check of a case)."""
+    return [r for r in records(directory) if r.kind in ("grid", "accuracy")]
+
+
+def first_applying(entries, test, case_id):
+    """The record of ``entries`` (grid and accuracy records) that decides ``test`` of the grid case
+    ``case_id``, or None: the first xfail record that covers it (it is then an xfail), else the first
+    accuracy record (its policy is narrowed)."""
+    applying = [d for d in entries if d.applies(test, case_id)]
+    return next((d for d in applying if d.kind == "grid"), applying[0] if applying else None)
+
+
+_TARGET_RECORDS = {}
+
+
+def for_target(target):
+    """The grid and accuracy records that apply to ``target``: its own (its module's
+    ``KNOWN_DIVERGENCES`` directory) first, then torch's where it inherits them
+    (``Target.inherits_torch_divergences``), not strict for a target derived from torch, which may
+    conform where eager does not."""
+    key = id(target.module)
+    cached = _TARGET_RECORDS.get(key)
+    if cached is None or cached[0] is not target.module:
+        import dataclasses
+
+        own = getattr(target.module, "KNOWN_DIVERGENCES", None) if not target.is_torch else None
+        entries = load(own) if own else []
+        if target.inherits_torch_divergences:
+            inherited = load()
+            if not target.is_torch:
+                inherited = [dataclasses.replace(d, strict=False) for d in inherited]
+            entries += inherited
+        cached = _TARGET_RECORDS[key] = (target.module, entries)
+    return cached[1]
+
+
+def accuracy(target, test, case_id):
+    """The accuracy record's policy ("elementwise") that decides ``test`` of ``case_id`` for
+    ``target``, or "" (the full policy)."""
+    record = first_applying(for_target(target), test, case_id)
+    return record.accuracy if record is not None else ""
 
 
 def for_function(name, directory=DIRECTORY):

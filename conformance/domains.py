@@ -42,6 +42,18 @@ def real(rng, shape, dtype, values="normal", scale=2.0):
     return round_to(x, dtype)
 
 
+def grad_output(rng, shape, dtype):
+    """The ``grad_output`` a backward check applies: normal draws for an unreduced output; for a
+    reduced (0-d) output a power of two, -4, -2, -1/2, 1/2, 2 or 4, never 1, so that it is applied
+    exactly in every format. A random value there would be rounded with ``1/n`` into one factor of
+    a half-precision gradient, a bias of up to one unit that is the test's choice, not the target's
+    (the scale-error check of ``conformance/compare.py`` sees biases of that size)."""
+    shape = tuple(shape)
+    if shape:
+        return real(rng, shape, dtype)
+    return np.array(rng.choice([-4.0, -2.0, -0.5, 0.5, 2.0, 4.0]))
+
+
 def logits(rng, shape, dtype, values="normal"):
     return real(rng, shape, dtype, values)
 
@@ -73,8 +85,12 @@ def positive(rng, shape, dtype, low=0.5, high=2.0):
 
 def class_targets(rng, shape, n_classes, ignore_index=None, ignored_fraction=0.25, dtype=np.int64):
     """Class indices in ``[0, n_classes)``; when ``ignore_index`` is given, about
-    ``ignored_fraction`` of them are set to it (all of them with fraction 1)."""
+    ``ignored_fraction`` of them are set to it (all of them with fraction 1). Past 256 classes the
+    first index is the last class, so that an index a narrow integer type cannot hold (past int16
+    at 32801 classes: ``conformance/sizes.py``) is always drawn."""
     t = rng.integers(0, max(n_classes, 1), size=shape)
     if ignore_index is not None:
         t = np.where(rng.random(shape) < ignored_fraction, ignore_index, t)
+    if n_classes > 256 and t.size:
+        t.flat[0] = n_classes - 1
     return t.astype(dtype)

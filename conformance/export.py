@@ -47,9 +47,9 @@ import numpy as np
 
 import reference
 
+from . import domains
 from .cases import all_cases
 from .compare import TOLERANCES
-from .domains import real
 from .dtypes import FLOAT_DTYPES, FORMATS
 from .harness import ErrorInstance, _growth, _out_dtype, _overflow_ok, _quiet, differentiable_args
 from .registry import REGISTRY
@@ -221,7 +221,7 @@ def _case_entry(case, index, arrays):
     expected = {"output": arrays.add(f"{key}.expected", output), "output_dtype": out_dtype}
     grad_args = differentiable_args(spec, call)
     if grad_args:
-        grad_output = real(case.rng(1), output.shape, out_dtype)
+        grad_output = domains.grad_output(case.rng(1), output.shape, out_dtype)
         grads = _quiet(getattr(reference, case.function + "_backward"), grad_output, *positional, **keywords)
         expected["grad_output"] = arrays.add(f"{key}.grad_output", grad_output, out_dtype)
         expected["gradients"] = {n: arrays.add(f"{key}.grad.{n}", np.asarray(grads[n], np.float64))

@@ -8,6 +8,7 @@ target's ``ADAPTER``) and its ``ARGUMENTS`` table, so there is one forward check
 backward check and one error check, with the same messages for every target.
 """
 
+import dataclasses
 import math
 import shlex
 import traceback
@@ -20,11 +21,10 @@ import torch
 
 import reference
 
-from . import layouts
+from . import divergences, domains, layouts
 from .adapters import IDENTITY, ArrayAdapter, Failure, TorchAdapter
 from .cases import layout_of, sample_call
-from .compare import budget_growth, compare
-from .domains import real
+from .compare import TOLERANCES, compare
 from .registry import torch_release_at_least
 from .targets import DEFAULT_TARGET, TORCH_DTYPES
 
@@ -227,9 +227,11 @@ def _overflow_ok(case):
     return case.values == "extreme" and case.dtype in ("float16", "bfloat16")
 
 
-def _growth(call):
+def terms(call):
+    """The number of input elements a result of ``call`` comes from (its first array's size): what
+    the budget grows with and what its normwise floor divides (``conformance/compare.py``)."""
     sizes = [v.size for v in call.args.values() if isinstance(v, np.ndarray)]
-    return budget_growth(sizes[0] if sizes else 1)
+    return sizes[0] if sizes else 1
 
 
 def differentiable_args(spec, call):
@@ -359,7 +361,7 @@ def check_forward(case, target):
         if unreadable:
             problems.append(unreadable)
         else:
-            result = compare(values, expected, out_dtype, spec.tolerance(out_dtype), _growth(call),
+            result = compare(values, expected, out_dtype, tolerance(case, out_dtype, target), terms=terms(call),
                              overflow_ok=_overflow_ok(case))
             if not result.ok:
                 problems.append(result.message)
@@ -396,13 +398,23 @@ def read_gradients(adapter, call, grads, names, dtype, problems):
     return actual
 
 
-def compare_gradients(case, call, actual, expected, problems):
+def tolerance(case, dtype, target=None, check="forward"):
+    """The spec's tolerance for ``dtype`` (None: the policy's), narrowed by the target's accuracy
+    record for this check of the case, if one decides it (``divergences.accuracy``)."""
+    tolerance = case.spec.tolerance(dtype)
+    if target is not None and hasattr(target, "module") and \
+            divergences.accuracy(target, check, case.id) == "elementwise":
+        tolerance = dataclasses.replace(tolerance or TOLERANCES[dtype], systematic=None)
+    return tolerance
+
+
+def compare_gradients(case, call, actual, expected, problems, target=None):
     """Compare each ``actual[name]`` (float64 values) with the reference's ``expected[name]``,
     appending failure messages to ``problems``; returns the worst ULP and relative errors."""
     worst_ulp = worst_rel = 0.0
     for name, values in actual.items():
-        result = compare(values, expected[name], case.dtype, case.spec.tolerance(case.dtype), _growth(call),
-                         what=f"grad of {name}", overflow_ok=_overflow_ok(case))
+        result = compare(values, expected[name], case.dtype, tolerance(case, case.dtype, target, "backward"),
+                         terms=terms(call), what=f"grad of {name}", overflow_ok=_overflow_ok(case))
         worst_ulp, worst_rel = max(worst_ulp, result.max_ulp), max(worst_rel, result.max_rel)
         if not result.ok:
             problems.append(result.message)
@@ -467,7 +479,7 @@ def check_backward(case, target):
         problems.append(f"output: got shape {shape}, but should be {expected_shape} "
                         "(so no grad_output of the right shape; no gradient checked)")
         return Outcome("failed", _fail(problems, case, call, "backward", target))
-    grad_output = real(case.rng(1), shape, out_dtype)
+    grad_output = domains.grad_output(case.rng(1), shape, out_dtype)
     try:
         grads = _target_gradients(target, adapter, case, call, fn, args, kwargs, grad_args,
                                   adapter.asarray(grad_output, out_dtype), out)
@@ -481,7 +493,7 @@ def check_backward(case, target):
     positional, keywords = call.split()
     expected = _quiet(reference_function(spec.name, backward=True), grad_output, *positional, **keywords)
     actual = read_gradients(adapter, call, grads, grad_args, case.dtype, problems)
-    worst_ulp, worst_rel = compare_gradients(case, call, actual, expected, problems)
+    worst_ulp, worst_rel = compare_gradients(case, call, actual, expected, problems, target)
     if problems:
         numpy = _call_line(target)[3]
         shown = _literal(grad_output, out_dtype, numpy) if grad_output.size <= LITERAL_LIMIT else "random"

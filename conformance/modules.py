@@ -21,12 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from . import domains
 from .adapters import Failure, TorchAdapter
 from .compare import compare
-from .domains import real
 from .harness import (
     Outcome,
-    _growth,
     _in_target,
     _literal,
     _overflow_ok,
@@ -35,6 +34,7 @@ from .harness import (
     differentiable_args,
     read_gradients,
     reference_function,
+    terms,
 )
 from .targets import convert_call, to_numpy
 
@@ -240,7 +240,7 @@ def check_module_forward(module_case):
     problems = TorchAdapter(case.device).result_problems(out, case.dtype)
     result = None
     if isinstance(out, torch.Tensor):
-        result = compare(to_numpy(out), expected, case.dtype, spec.tolerance(case.dtype), _growth(call),
+        result = compare(to_numpy(out), expected, case.dtype, spec.tolerance(case.dtype), terms=terms(call),
                          overflow_ok=_overflow_ok(case))
         if not result.ok:
             problems.append(result.message)
@@ -269,7 +269,7 @@ def check_module_backward(module_case):
             problems.append(f"buffer {name!r} is a copy of the tensor passed in: its gradient cannot flow back")
     if problems:
         return Outcome("failed", _fail(problems, module_case, call, "backward"))
-    grad_output = real(case.rng(1), tuple(out.shape), case.dtype)
+    grad_output = domains.grad_output(case.rng(1), tuple(out.shape), case.dtype)
     try:
         grads = _in_target(adapter.gradients, None, (), leaves, tuple(leaves),
                            adapter.asarray(grad_output, case.dtype), out)

@@ -139,6 +139,8 @@ def profile(config):
 @pytest.hookimpl(tryfirst=True)  # before Hypothesis loads --hypothesis-profile, before logging registers
 def pytest_configure(config):
     _check_target_spelling(config)
+    config.addinivalue_line("markers", "size_regime: a size-regime case of the conformance grid "
+                                       "(conformance/sizes.py): large shapes where kernels take another path")
     # A bad value is a usage error before collection.
     selected_dtypes(config), selected_functions(config), selected_devices(config)
     if getattr(config.option, "hypothesis_profile", None) in PROFILES:
@@ -319,42 +321,17 @@ def _node_ids(config, module_path, function_name):
     return None if whole or not ids else ids
 
 
-def inherits_torch_divergences(config):
-    """torch.nn.functional, or a torch-derived target (torch.compile, torch._refs, a device) that
-    declares ``INHERITS_TORCH_DIVERGENCES = True``: torch's known divergences are its own, shown as
-    xfails. A port written from the spec declares nothing and is held to the documented value."""
-    if is_torch_functional(config):
-        return True
-    try:
-        target = load_target(config)
-    except pytest.UsageError:
-        return False  # reported once, when the items are collected
-    return target.inherits_torch_divergences
-
-
 def _divergences(config):
-    """The known divergences that apply to the target: its own records (a module's
-    ``KNOWN_DIVERGENCES`` directory) first, then torch's where it inherits them. A derived target
-    may conform where eager does not, so for it torch's records are not strict."""
+    """The known divergences that apply to the target (``divergences.for_target``): its own records
+    first, then torch's where it inherits them."""
     cache = config.stash.setdefault(_DIVERGENCES, {})
     if "entries" not in cache:
-        import dataclasses
+        from .divergences import for_target
 
-        from .divergences import load
-
-        entries = []
-        if not is_torch_functional(config):
-            try:
-                own = getattr(load_target(config).module, "KNOWN_DIVERGENCES", None)
-            except pytest.UsageError:
-                own = None  # reported once, when the items are collected
-            entries += load(own) if own else []
-        if inherits_torch_divergences(config):
-            inherited = load()
-            if not is_torch_functional(config):
-                inherited = [dataclasses.replace(d, strict=False) for d in inherited]
-            entries += inherited
-        cache["entries"] = entries
+        try:
+            cache["entries"] = list(for_target(load_target(config)))
+        except pytest.UsageError:
+            cache["entries"] = []  # reported once, when the items are collected
         cache["used"], cache["functions"] = set(), set()
     return cache
 
@@ -365,12 +342,18 @@ _TARGET = pytest.StashKey()
 
 def _params(metafunc, items, check):
     """``pytest.param`` for each selected item (case or error instance), with its known-divergence xfail."""
+    from .divergences import first_applying
+
     selection = _Selection(metafunc)
     known = _divergences(metafunc.config)
     params = []
     for item in items:
         applicable = [d for d in known["entries"] if d.applies(check, item.id)]
-        marks = [pytest.mark.xfail(strict=d.strict, reason=d.explanation) for d in applicable[:1]]
+        decides = first_applying(applicable, check, item.id)  # an accuracy record is judged in the check
+        marks = [pytest.mark.xfail(strict=decides.strict, reason=decides.explanation)] \
+            if decides is not None and decides.kind == "grid" else []
+        if getattr(item, "regime", ""):
+            marks.append(pytest.mark.size_regime)  # -m "not size_regime" leaves out the large shapes
         if not selection.keeps(item.function, item.id, marks):
             continue
         known["functions"].add(item.function)
@@ -389,10 +372,9 @@ def pytest_generate_tests(metafunc):
     config = metafunc.config
     check = TESTS.get(metafunc.function.__name__)
     if "case" in metafunc.fixturenames and not _parametrized_by_test(metafunc, "case"):
-        from .cases import all_cases
+        from .cases import conformance_grid
 
-        cases = all_cases(selected_functions(config), selected_dtypes(config), selected_devices(config),
-                          layouts=True)
+        cases = conformance_grid(selected_functions(config), selected_dtypes(config), selected_devices(config))
         metafunc.parametrize("case", _params(metafunc, cases, check))
     if "scale_case" in metafunc.fixturenames:
         from . import scale

@@ -76,6 +76,7 @@ class Spec:
     differentiable: tuple = ("input",)
     tolerances: dict = field(default_factory=dict)  # dtype -> Tolerance with its reason
     errors: tuple = ()
+    sizes: tuple = ()  # size regimes (conformance/sizes.py): shapes where kernels take another path
     valid: Callable = lambda case: True  # drops option combinations that are error cases instead
     # The torch release that introduced the function ("function") or an option value
     # ("label_smoothing" for any non-default value, "target=<probs>" for one value): on an

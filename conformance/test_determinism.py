@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 import torch
 
+from conformance import domains
 from conformance.cases import generate
-from conformance.domains import real
 from conformance.harness import differentiable_args
 from conformance.plugin import selected_dtypes
 from conformance.registry import REGISTRY
@@ -75,7 +75,8 @@ def _run(case, target):
             if leaves and out.requires_grad:
                 requested = call.args.get("dtype")
                 out_dtype = requested if isinstance(requested, str) else case.dtype
-                grad_output = to_torch(real(case.rng(1), tuple(out.shape), out_dtype), out_dtype, case.device)
+                grad_output = domains.grad_output(case.rng(1), tuple(out.shape), out_dtype)
+                grad_output = to_torch(grad_output, out_dtype, case.device)
                 grads = torch.autograd.grad(out, list(leaves.values()), grad_output, allow_unused=True)
                 for name, grad in zip(leaves, grads, strict=True):
                     result[f"grad of {name}"] = None if grad is None else bits(grad)

@@ -131,10 +131,10 @@ def _forward_matches_reference(module, module_spec, case, call, dtype, device):
     positional, keywords = call.split()
     expected = _quiet(reference_function(module_spec.function), *positional, **keywords)
     from conformance.compare import compare
-    from conformance.harness import _growth
+    from conformance.harness import terms
 
     assert out.dtype == getattr(torch, dtype) and out.device.type == torch.device(device).type
-    result = compare(to_numpy(out), expected, dtype, case.spec.tolerance(dtype), _growth(call))
+    result = compare(to_numpy(out), expected, dtype, case.spec.tolerance(dtype), terms=terms(call))
     assert result.ok, f"{module_spec.module} after .to(): {result.message} (case {case.id})"
 
 

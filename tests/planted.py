@@ -23,21 +23,29 @@ def faulty_target(**replacements):
     return TorchTarget(module, "planted:" + ",".join(sorted(replacements)))
 
 
-def failures(target, function, checks=("forward", "backward", "error"), dtypes=("float64",)):
+def failures(target, function, checks=("forward", "backward", "error"), dtypes=("float64",), sizes=False):
     """Ids and messages of the cases of ``function`` that fail against ``target``, leaving out
-    the cases where torch itself is a known divergence (they fail without any planted fault)."""
+    the cases where torch itself is a known divergence (an xfail record: they fail without any
+    planted fault). ``sizes``: the size-regime cases (``conformance/sizes.py``) instead of the grid's
+    others (``dtypes`` None: every dtype)."""
     known = divergences.load()
     failed = []
     spec = REGISTRY[function]
-    cases = generate(spec, dtypes=dtypes)
+    if sizes:
+        cases = [c for c in generate(spec, dtypes=dtypes, sizes=True) if c.regime]
+    else:
+        cases = generate(spec, dtypes=dtypes)
     for check in checks:
         if check == "error":
+            if sizes:
+                continue
             items = [ErrorInstance(function, i) for i in range(len(spec.errors))]
             run = check_error
         else:
             items, run = cases, {"forward": check_forward, "backward": check_backward}[check]
         for item in items:
-            if any(d.applies(check, item.id) for d in known):
+            record = divergences.first_applying(known, check, item.id)
+            if record is not None and record.kind == "grid":
                 continue
             outcome = run(item, target)
             if outcome.status == "failed":

@@ -11,10 +11,10 @@ import numpy as np
 from hypothesis import event
 
 from .. import divergences, harness
-from ..compare import TOLERANCES, Tolerance, budget_growth, compare
+from ..compare import TOLERANCES, budget_growth, compare
 from ..registry import REGISTRY, Call
 from ..targets import convert_call, to_numpy
-from .strategies import copy_call, normwise_tolerance
+from .strategies import DRAWN_FLOOR, copy_call, normwise_tolerance
 
 # --- running and judging -----------------------------------------------------------------
 
@@ -60,11 +60,10 @@ def agree(actual, expected, dtype, spec, n_terms=1, magnitude=None, overflow_ok=
     absolute values of the terms) widens the absolute budget for results of cancellation."""
     tolerance = spec.tolerance(dtype) or TOLERANCES[dtype]
     expected = np.asarray(expected, dtype=np.float64)
-    if magnitude is not None:
-        finite = np.isfinite(expected)
-        scale = max(np.max(np.abs(expected[finite]), initial=0.0), 1.0)
-        if np.isfinite(magnitude) and magnitude > scale:
-            tolerance = Tolerance(tolerance.rtol, tolerance.atol * magnitude / scale, "cancellation")
+    floor = max(tolerance.floor, DRAWN_FLOOR)
+    if magnitude is not None and np.isfinite(magnitude):
+        floor = max(floor, magnitude)
+    tolerance = dataclasses.replace(tolerance, floor=floor)
     return compare(actual, expected, dtype, tolerance, budget_growth(n_terms), what=what, overflow_ok=overflow_ok)
 
 

@@ -201,19 +201,23 @@ class DrawnCase:
         return self.id
 
 
+# The normwise floor of a drawn case is at least 1: drawn values span many magnitudes, and a result
+# that cancels is judged against its inputs' scale, not its own (the grid holds each tensor to its own).
+DRAWN_FLOOR = 1.0
+
+
 def normwise_tolerance(spec, drawn):
-    """The spec's tolerance, with its absolute part in units of the largest finite input
-    too, in float32 and below: drawn inputs far larger than the result (a margin of 1 against
-    distances of 256 in bfloat16) leave errors of the inputs' size, not the result's."""
+    """The spec's tolerance with a normwise floor of at least :data:`DRAWN_FLOOR`, and in float32
+    and below at least the largest finite input: drawn inputs far larger than the result (a
+    margin of 1 against distances of 256 in bfloat16) leave errors of the inputs' size, not the
+    result's."""
     tolerance = spec.tolerance(drawn.dtype) or TOLERANCES[drawn.dtype]
-    if drawn.dtype == "float64":
-        return tolerance
-    floats = [a[np.isfinite(a)] for a in drawn.call.args.values()
-              if isinstance(a, np.ndarray) and np.issubdtype(a.dtype, np.floating)]
-    largest = max((float(np.max(np.abs(a), initial=0.0)) for a in floats), default=0.0)
-    if largest <= 1.0:
-        return tolerance
-    return Tolerance(tolerance.rtol, tolerance.atol * largest, "normwise in the drawn inputs")
+    floor = max(tolerance.floor, DRAWN_FLOOR)
+    if drawn.dtype != "float64":
+        floats = [a[np.isfinite(a)] for a in drawn.call.args.values()
+                  if isinstance(a, np.ndarray) and np.issubdtype(a.dtype, np.floating)]
+        floor = max([floor] + [float(np.max(np.abs(a), initial=0.0)) for a in floats])
+    return Tolerance(tolerance.rtol, tolerance.atol, "normwise in the drawn inputs", floor)
 
 
 def copy_call(call, **changes):

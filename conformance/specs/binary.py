@@ -16,11 +16,12 @@ Value classes of this family besides the shared ones (``domains.VALUE_CLASSES``)
 
 import numpy as np
 
-from .. import domains
+from .. import domains, sizes
 from ..dtypes import round_to
 from ..registry import Call, ErrorCase, Gen, Spec
 
 REDUCTIONS = ("mean", "sum", "none")
+MEAN = ("reduction", "mean")
 
 # scalars, unbatched, N = 1, 3-D and 4-D, and empty batches.
 SHAPES = ((), (5,), (4, 5), (1, 5), (2, 3, 4), (2, 3, 2, 2), (0,), (0, 5))
@@ -141,6 +142,7 @@ BINARY_CROSS_ENTROPY = Spec(
     shapes=SHAPES,
     options={"reduction": REDUCTIONS, "weight": (None, Gen("full"), Gen("last"))},
     values=("normal", "bounds"),  # any other input is outside [0, 1]: an error case
+    sizes=sizes.elementwise(MEAN),
     differentiable=("input", "target"),  # weight is not differentiable in torch
     errors=(
         ErrorCase("(2, 3), reduction='avg'", lambda r: _call(_p(r, 2, 3), _p(r, 2, 3), reduction="avg"),
@@ -171,6 +173,7 @@ BINARY_CROSS_ENTROPY_WITH_LOGITS = Spec(
         "pos_weight": (None, Gen("last")),
     },
     values=("normal", "extreme", "ties", "nonfinite", "nan"),
+    sizes=sizes.elementwise(MEAN),
     differentiable=("input", "target"),  # weight and pos_weight are not differentiable in torch
     errors=(
         ErrorCase("(2, 3), reduction='avg'", lambda r: _call(_f32(r, 2, 3), _p(r, 2, 3), reduction="avg"),
@@ -196,6 +199,7 @@ SOFT_MARGIN_LOSS = Spec(
     shapes=SHAPES,
     options={"reduction": REDUCTIONS},
     values=("normal", "large", "ties", "nonfinite", "nan", "overflow"),
+    sizes=sizes.elementwise(MEAN),
     differentiable=("input",),  # torch: "not differentiable with respect to argument 'target'"
     errors=(
         ErrorCase("(2, 3), reduction='avg'", lambda r: _call(_f32(r, 2, 3), np.ones((2, 3)), reduction="avg"),
@@ -211,6 +215,8 @@ MULTILABEL_SOFT_MARGIN_LOSS = Spec(
     options={"reduction": REDUCTIONS, "weight": (None, Gen("class")), "target": (Gen("hard"), Gen("soft"))},
     values=("normal", "extreme", "ties", "nonfinite", "nan"),
     differentiable=("input", "target", "weight"),  # all three, through torch's Python composite
+    # the class dim at vector and block boundaries; rows at the counts (the mean over rows)
+    sizes=sizes.rows(lambda n, c: (n, c), MEAN, block=(257, 1025)),
     errors=(
         ErrorCase("(2, 3), reduction='avg'", lambda r: _call(_f32(r, 2, 3), _p(r, 2, 3), reduction="avg"),
                   ValueError),

@@ -2,8 +2,9 @@
 
 import numpy as np
 
-from .. import domains
+from .. import domains, sizes
 from ..registry import Call, ErrorCase, Gen, ShapeDependent, Spec
+from ..sizes import Size
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -21,6 +22,27 @@ def class_axis(shape):
 
 def batch_shape(shape):
     return () if len(shape) == 1 else (shape[0],) + tuple(shape[2:])
+
+
+MEAN = ("reduction", "mean")
+
+
+def _sizes(plain, weighted):
+    """Rows of C classes at vector and block boundaries, an index past int16, a vocabulary and a
+    K-dimensional input with a spatial size past a 1024-block; and the mean's count and total weight
+    at the half-precision limits, each once with the ``plain`` options (torch's defaults in every
+    dtype) and once ``weighted`` (the other options in rotation)."""
+    counts, overflow = tuple((n, 3) for n in sizes.COUNTS), ((sizes.HALF_OVERFLOW, 3),)
+    count_why = "a row count or total weight a half-precision accumulator cannot hold exactly"
+    overflow_why = "a row count or total weight past float16's largest finite value"
+    return sizes.rows(lambda n, c: (n, c), wide=True, counts=()) + (
+        Size("count", counts, (MEAN, *plain), count_why),
+        Size("count", counts, (MEAN, *weighted), count_why),
+        Size("half overflow", overflow, (MEAN, *plain), overflow_why),
+        Size("half overflow", overflow, (MEAN, *weighted), overflow_why),
+        Size("vocabulary", tuple((2, c) for c in sizes.VOCABULARY), why="a vocabulary whose last block is partial"),
+        Size("spatial", ((2, 3, sizes.SPATIAL),), why="the K-dimensional path past a 1024-block"),
+    )
 
 
 # A class index inside [0, C): 1 when there is a class 1, else 0 (so C = 1 ignores every target).
@@ -109,8 +131,10 @@ NLL_LOSS = Spec(
     errors=_common_errors("nll_loss") + (
         ErrorCase("(), target=0", lambda r: _call(_x(r), _t(0).reshape(())), ValueError),
     ),
-    # uint8 cannot hold -1, and 255 is then simply an out-of-range class (an error case).
-    valid=lambda case: not (case.option("target").name == "uint8" and case.option("ignore_index") == -1),
+    sizes=_sizes((("weight", None), ("ignore_index", -100)), (("weight", Gen("positive")),)),
+    # uint8 cannot hold -1 (255 is then simply an out-of-range class: an error case), nor a class past 255.
+    valid=lambda case: not (case.option("target").name == "uint8"
+                            and (case.option("ignore_index") == -1 or n_classes(case.shape) > 256)),
 )
 
 CROSS_ENTROPY = Spec(
@@ -127,6 +151,9 @@ CROSS_ENTROPY = Spec(
     values=domains.VALUE_CLASSES,
     differentiable=("input", "target"),
     since={"label_smoothing": "1.10", "target=<probs>": "1.10"},
+    # the counts: a class-index mean divides by the total weight of its targets
+    sizes=_sizes((("weight", None), ("ignore_index", -100), ("label_smoothing", 0.0), ("target", Gen("index"))),
+                 (("weight", Gen("positive")), ("target", Gen("index")))),
     errors=_common_errors("cross_entropy") + (
         ErrorCase("(2, 3), label_smoothing=1.5",
                   lambda r: _call(_x(r, 2, 3), _t(0, 1), label_smoothing=1.5), RuntimeError),

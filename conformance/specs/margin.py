@@ -12,11 +12,17 @@ Besides the shared value classes, these losses use:
 
 import numpy as np
 
-from .. import domains
+from .. import domains, sizes
 from ..dtypes import round_to
 from ..registry import Call, ErrorCase, Gen, Spec
 
 REDUCTIONS = ("mean", "sum", "none")
+MEAN = ("reduction", "mean")
+
+
+def _rows(n, c):
+    return (n, c)
+
 # torch's CPU kernels of the two class-score losses have no float16/bfloat16 implementation
 # ("multi_margin_loss_cpu_kernel" not implemented for 'Half').
 SCORE_DTYPES = ("float64", "float32")
@@ -71,6 +77,7 @@ MULTI_MARGIN_LOSS = Spec(
     name="multi_margin_loss",
     sample=_multi_margin_sample,
     shapes=((), (5,), (1, 5), (4, 5), (6, 1), (0, 5)),
+    sizes=sizes.rows(_rows, MEAN, wide=True, block=(257, 1025)),
     options={
         "reduction": REDUCTIONS,
         "p": (1, 2),
@@ -132,6 +139,7 @@ MULTILABEL_MARGIN_LOSS = Spec(
     name="multilabel_margin_loss",
     sample=_multilabel_sample,
     shapes=((), (5,), (1, 5), (4, 5), (6, 1), (0, 5)),
+    sizes=sizes.rows(_rows, MEAN, block=(257, 1025)),
     options={"reduction": REDUCTIONS, "target": (Gen("padded"), Gen("full"), Gen("empty"))},
     dtypes=SCORE_DTYPES,
     values=domains.VALUE_CLASSES + ("hinge",),
@@ -188,6 +196,7 @@ HINGE_EMBEDDING_LOSS = Spec(
     name="hinge_embedding_loss",
     sample=_hinge_embedding_sample,
     shapes=((), (5,), (4, 5), (2, 3, 4), (0,), (0, 3)),
+    sizes=sizes.elementwise(MEAN),
     options={
         "reduction": REDUCTIONS,
         "margin": (1.0, 0.5, -0.5),
@@ -234,6 +243,7 @@ MARGIN_RANKING_LOSS = Spec(
     name="margin_ranking_loss",
     sample=_margin_ranking_sample,
     shapes=((), (5,), (4, 5), (2, 3, 4), (0,), (0, 3)),
+    sizes=sizes.elementwise(MEAN),
     options={
         "reduction": REDUCTIONS,
         "margin": (0, 1.0, -0.5),
@@ -311,6 +321,7 @@ COSINE_EMBEDDING_LOSS = Spec(
     # D = 1 is left out: there the gradient is identically 0, but torch forms it as the
     # difference of two terms of size 1 / |b|, which half precision cannot resolve.
     shapes=((5,), (1, 5), (4, 5), (4, 2), (3, 0), (0, 5)),
+    sizes=sizes.rows(_rows, MEAN, block=(1025,)),  # D past 16 and 1024; rows at the counts
     options={
         "reduction": REDUCTIONS,
         "margin": (0, 0.5, -0.5),

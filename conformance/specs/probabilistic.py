@@ -17,13 +17,15 @@ Stirling term's boundary).
 
 import numpy as np
 
-from .. import domains
+from .. import domains, sizes
 from ..dtypes import round_to
 from ..registry import Call, ErrorCase, Gen, Spec
+from ..sizes import Size
 
 SAME, ROW, LEAD = Gen("same"), Gen("row"), Gen("lead")
 
 # scalars, 1-D (N = 1 and N = 6) up to 4-D, and empty tensors along either dimension
+MEAN = ("reduction", "mean")
 KL_SHAPES = ((), (1,), (6,), (4, 5), (2, 3, 4), (2, 3, 2, 2), (0, 4), (3, 0))
 SHAPES = ((), (6,), (4, 5), (2, 3, 4), (2, 3, 2, 2), (0, 4))
 
@@ -98,6 +100,9 @@ KL_DIV = Spec(
         "target": (SAME, ROW, LEAD),
     },
     values=("normal", "zeros", "extreme", "nonfinite"),
+    # batchmean divides by the rows: its count regime is one of rows
+    sizes=sizes.elementwise(MEAN) + (Size("count", tuple((n, 3) for n in sizes.COUNTS), (("reduction", "batchmean"),),
+                                          "a row count a half-precision accumulator cannot hold exactly"),),
     differentiable=("input", "target"),
     errors=(
         ErrorCase("(2, 3), reduction='avg'", lambda r: _call2(_x(r, 2, 3), _p(r, 2, 3), reduction="avg"),
@@ -169,6 +174,7 @@ POISSON_NLL_LOSS = Spec(
         "target": (SAME, ROW, LEAD),
     },
     values=("normal", "extreme", "nonfinite"),
+    sizes=sizes.elementwise(MEAN),
     differentiable=("input", "target"),
     errors=(
         ErrorCase("(2, 3), reduction='avg'", lambda r: _call2(_x(r, 2, 3), _p(r, 2, 3), reduction="avg"),
@@ -255,6 +261,7 @@ GAUSSIAN_NLL_LOSS = Spec(
         "target": (SAME, ROW, LEAD),
     },
     values=("normal", "clamp", "nonfinite"),
+    sizes=sizes.elementwise(MEAN),
     differentiable=("input", "target", "var"),
     errors=(
         ErrorCase("(2, 3), (2, 3), (2, 3), reduction='avg'",

@@ -14,11 +14,12 @@ import inspect
 import numpy as np
 import torch.nn.functional as F
 
-from .. import domains
+from .. import domains, sizes
 from ..dtypes import round_to
 from ..registry import Call, ErrorCase, Gen, ShapeDependent, Spec
 
 REDUCTIONS = ("mean", "sum", "none")
+SIZES = sizes.elementwise(("reduction", "mean"))
 
 # scalars, unbatched, N = 1, a trailing singleton (which broadcasting enlarges), 3-D, 4-D, empty.
 SHAPES = ((), (5,), (4, 5), (1, 5), (3, 1), (2, 3, 4), (2, 3, 2, 2), (0,), (0, 5))
@@ -122,6 +123,7 @@ MSE_LOSS = Spec(
     shapes=SHAPES,
     options={"reduction": REDUCTIONS, "target_shape": (SAME, BROADCAST), "weight": _weight_domain("mse_loss")},
     values=VALUES,
+    sizes=SIZES,
     differentiable=("input", "target", "weight"),
     errors=_errors("mse_loss"),
 )
@@ -132,6 +134,7 @@ L1_LOSS = Spec(
     shapes=SHAPES,
     options={"reduction": REDUCTIONS, "target_shape": (SAME, BROADCAST), "weight": _weight_domain("l1_loss")},
     values=VALUES,
+    sizes=SIZES,
     differentiable=("input", "target", "weight"),
     errors=_errors("l1_loss"),
 )
@@ -142,6 +145,7 @@ SMOOTH_L1_LOSS = Spec(
     shapes=SHAPES,
     options={"reduction": REDUCTIONS, "target_shape": (SAME, BROADCAST), "beta": (1.0, 0.0, 0.5)},
     values=VALUES,
+    sizes=SIZES,
     differentiable=("input", "target"),
     errors=_errors("smooth_l1_loss") + (
         ErrorCase("(2, 3), beta=-1.0", lambda r: _call(_x(r, 2, 3), _x(r, 2, 3), beta=-1.0), RuntimeError),
@@ -156,6 +160,7 @@ HUBER_LOSS = Spec(
     options={"reduction": REDUCTIONS, "target_shape": (SAME, BROADCAST), "delta": (1.0, 0.5),
              "weight": _weight_domain("huber_loss")},
     values=VALUES,
+    sizes=SIZES,
     differentiable=("input", "target", "weight"),
     errors=_errors("huber_loss") + (
         ErrorCase("(2, 3), delta=0.0", lambda r: _call(_x(r, 2, 3), _x(r, 2, 3), delta=0.0), RuntimeError),

@@ -1,7 +1,21 @@
 """softmax and log_softmax."""
 
-from .. import domains
+from .. import domains, sizes
 from ..registry import Call, ErrorCase, Spec
+from ..sizes import Size
+
+LAST = (("dim", -1),)
+# The softmax dim at vector and block boundaries and a vocabulary (one row, as a language model's last
+# token), an inner (non-last) softmax dim of 1025 elements apart, and a long column of rows.
+SIZES = (
+    Size("vector", tuple((3, n) for n in sizes.VECTOR), LAST, "a vector main loop over a row and its tail"),
+    Size("block", tuple((2, n) for n in sizes.BLOCK), LAST, "a row past a warp (1024 classes: torch's CUDA "
+                                                            "softmax switches to its block kernel) or a block"),
+    Size("vocabulary", ((2, sizes.VOCABULARY[0]), (1, sizes.VOCABULARY[1])), LAST,
+         "a vocabulary whose last block is partial"),
+    Size("spatial", ((2, 5, sizes.SPATIAL),), (("dim", 1),), "a softmax over a non-last dim, 1025 elements apart"),
+    Size("count", ((sizes.COUNTS[1], 3),), (("dim", 0),), "a strided reduction over 2049 rows"),
+)
 
 
 def _sample(rng, case):
@@ -29,6 +43,7 @@ def _spec(name):
             ErrorCase("(), dim=1", lambda rng: Call({"input": domains.logits(rng, (), "float32"), "dim": 1}),
                       IndexError),
         ),
+        sizes=SIZES,
         valid=_valid,
     )
 

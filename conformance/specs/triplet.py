@@ -15,7 +15,7 @@ import numpy as np
 
 import reference
 
-from .. import domains
+from .. import domains, sizes
 from ..dtypes import FORMATS, round_to
 from ..registry import Call, ErrorCase, Gen, Spec
 
@@ -24,6 +24,8 @@ INF = float("inf")
 
 # (D,) unbatched; N = 1; (N, D); extra leading dims; an empty batch.
 SHAPES = ((5,), (1, 4), (4, 5), (2, 3, 4), (0, 5))
+# D at vector boundaries and past 1024 (a norm's reduction), rows at the counts (the mean).
+SIZES = sizes.rows(lambda n, d: (n, d), ("reduction", "mean"), block=(1025,))
 
 
 def _sgn(x):
@@ -197,6 +199,7 @@ TRIPLET_MARGIN_LOSS = Spec(
         "positive": (Gen("same"), Gen("broadcast")),
     },
     values=domains.VALUE_CLASSES,
+    sizes=SIZES,
     differentiable=("anchor", "positive", "negative"),
     errors=_errors(),
     # eps=0 meets every p (a zero difference takes each p-branch's gradient convention);
@@ -218,6 +221,7 @@ TRIPLET_MARGIN_WITH_DISTANCE_LOSS = Spec(
         "positive": (Gen("same"), Gen("broadcast")),
     },
     values=domains.VALUE_CLASSES,
+    sizes=SIZES,
     differentiable=("anchor", "positive", "negative"),
     errors=_errors() + (
         ErrorCase("(3, 4), distance_function=<l1>, margin=0.0",
