@@ -18,8 +18,7 @@ Grid, per function:
   values, the shapes the layout changes and the dtypes in rotation;
 * size regimes (``conformance/sizes.py``), in the conformance tests' grid (``sizes=True``): each
   regime shape of the spec once per dtype, normal values, with the options the regime pins and
-  the others in rotation (the dtypes of one shape spread over the combinations, the next shape
-  shifted by one).
+  every other option turning by one value from case to case.
 
 Option combinations the spec declares invalid (``Spec.valid``) are left to its error cases.
 """
@@ -138,20 +137,38 @@ def generate(spec, dtypes=None, devices=("cpu",), layouts=False, sizes=False):
 
 def _size_cases(spec, dtypes, device):
     """The size-regime cases of ``spec`` on ``device`` (see the module docstring)."""
-    shift = 0
+    step = 0
     for size in spec.sizes:
         for shape in size.shapes:
             shape = tuple(shape)
-            pool = [options for options in _combinations(spec, shape)
-                    if size.pins(probe := Case(spec.name, dtypes[0], shape, options)) and spec.valid(probe)]
+            pool = []
+            for options in _combinations(spec, shape):
+                probe = Case(spec.name, dtypes[0], shape, options)
+                if size.pins(probe) and spec.valid(probe):
+                    pool.append((probe, options))
             if not pool:
                 raise ValueError(f"{spec.name}: no valid option combination for the size regime "
                                  f"{size.regime!r} at {shape}")
-            stride = max(1, len(pool) // len(dtypes))
-            for j, dtype in enumerate(dtypes):
-                options = pool[(shift + j * stride) % len(pool)]
+            for dtype in dtypes:
+                # Every option turns by one value per case, the k-th also by k more each time it has
+                # been round (an orthogonal array: each pair of values meets), so the dtypes of a
+                # shape, and the shapes, see different values of each: the valid combination nearest
+                # to that wish.
+                wish = {name: domain[(step + k * (step // len(domain))) % len(domain)]
+                        for k, (name, domain) in enumerate(spec.options.items())}
+                score = [sum(_same(probe.option(name), _resolved(value, shape)) for name, value in wish.items())
+                         for probe, _ in pool]
+                options = pool[score.index(max(score))][1]
                 yield Case(spec.name, dtype, shape, options, spec.values[0], device, regime=size.regime)
-            shift += 1
+                step += 1
+
+
+def _resolved(value, shape):
+    return value.resolve(shape) if isinstance(value, ShapeDependent) else value
+
+
+def _same(a, b):
+    return a is b or (type(a) is type(b) and a == b)
 
 
 def _generate(spec, selected, devices, with_layouts=False, with_sizes=False):

@@ -158,6 +158,7 @@ class Comparison:
     max_rel: float = 0.0
     message: str = ""
     index: tuple = ()
+    used: float = 0.0  # the largest share of its budget an element (or the scale error) took: at most 1 to pass
 
 
 def _fmt(v):
@@ -214,15 +215,16 @@ def compare(actual, expected, dtype, tolerance=None, growth=1.0, what="output", 
         ratio = np.where(allowed > 0, err / np.where(allowed > 0, allowed, 1.0), np.where(err > 0, np.inf, 0.0))
     bad = nonfinite_bad | (ratio > 1.0)
     max_ulp, max_rel = float(np.max(ulps)), float(np.max(rel))
+    used = float(np.max(np.where(finite & np.isfinite(actual), ratio, 0.0)))
     if not bad.any():
         bias = scale_error(actual, expected, dtype, tolerance, growth, scale)
         if bias is None or abs(bias[0]) <= bias[1]:
-            return Comparison(True, max_ulp, max_rel)
+            return Comparison(True, max_ulp, max_rel, used=max(used, abs(bias[0]) / bias[1] if bias else 0.0))
         factor, limit, elements = bias
         message = (f"{what}: scaled by {1 + factor!r} of the expected values (a relative scale error of "
                    f"{factor:.3g}, over {elements} elements; allowed {limit:.3g}): each element is within its "
                    f"budget, but together they are biased, as a wrong count, total weight or 1/n makes them")
-        return Comparison(False, max_ulp, max(max_rel, abs(factor)), message)
+        return Comparison(False, max_ulp, max(max_rel, abs(factor)), message, used=abs(factor) / limit)
     score = np.where(nonfinite_bad, np.inf, ratio)
     flat = int(np.argmax(np.where(bad, score, -1.0)))
     index = np.unravel_index(flat, expected.shape) if expected.ndim else ()
@@ -235,4 +237,4 @@ def compare(actual, expected, dtype, tolerance=None, growth=1.0, what="output", 
     if nonfinite_bad.flat[flat]:
         detail = f"{int(bad.sum())} of {expected.size} elements differ; non-finite values must match exactly"
     message = f"{what}: got {_fmt(a)}, but should be {_fmt(e)} at index {index} ({detail})"
-    return Comparison(False, max_ulp, max_rel, message, index)
+    return Comparison(False, max_ulp, max_rel, message, index, used=math.inf)

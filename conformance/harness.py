@@ -40,6 +40,7 @@ class Outcome:
     message: str = ""
     max_ulp: float = 0.0
     max_rel: float = 0.0
+    used: float = 0.0  # the largest share of its budget a compared value took (compare.Comparison.used)
 
     @property
     def ok(self):
@@ -371,7 +372,7 @@ def check_forward(case, target):
     if problems:
         return Outcome("failed", _fail(problems, case, call, "forward", target),
                        result.max_ulp if result else math.inf, result.max_rel if result else math.inf)
-    return Outcome("passed", "", result.max_ulp, result.max_rel)
+    return Outcome("passed", "", result.max_ulp, result.max_rel, result.used)
 
 
 def read_gradients(adapter, call, grads, names, dtype, problems):
@@ -410,15 +411,17 @@ def tolerance(case, dtype, target=None, check="forward"):
 
 def compare_gradients(case, call, actual, expected, problems, target=None):
     """Compare each ``actual[name]`` (float64 values) with the reference's ``expected[name]``,
-    appending failure messages to ``problems``; returns the worst ULP and relative errors."""
-    worst_ulp = worst_rel = 0.0
+    appending failure messages to ``problems``; returns the worst ULP and relative errors and the
+    largest share of the budget used."""
+    worst_ulp = worst_rel = used = 0.0
     for name, values in actual.items():
         result = compare(values, expected[name], case.dtype, tolerance(case, case.dtype, target, "backward"),
                          terms=terms(call), what=f"grad of {name}", overflow_ok=_overflow_ok(case))
         worst_ulp, worst_rel = max(worst_ulp, result.max_ulp), max(worst_rel, result.max_rel)
+        used = max(used, result.used)
         if not result.ok:
             problems.append(result.message)
-    return worst_ulp, worst_rel
+    return worst_ulp, worst_rel, used
 
 
 def _target_gradients(target, adapter, case, call, fn, args, kwargs, names, grad_output, out):
@@ -493,13 +496,13 @@ def check_backward(case, target):
     positional, keywords = call.split()
     expected = _quiet(reference_function(spec.name, backward=True), grad_output, *positional, **keywords)
     actual = read_gradients(adapter, call, grads, grad_args, case.dtype, problems)
-    worst_ulp, worst_rel = compare_gradients(case, call, actual, expected, problems, target)
+    worst_ulp, worst_rel, used = compare_gradients(case, call, actual, expected, problems, target)
     if problems:
         numpy = _call_line(target)[3]
         shown = _literal(grad_output, out_dtype, numpy) if grad_output.size <= LITERAL_LIMIT else "random"
         problems.append(f"grad_output: {shown}")
         return Outcome("failed", _fail(problems, case, call, "backward", target), worst_ulp, worst_rel)
-    return Outcome("passed", "", worst_ulp, worst_rel)
+    return Outcome("passed", "", worst_ulp, worst_rel, used)
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ COUNTS = (257, 2049)  # first integers bfloat16 and float16 cannot hold
 HALF_OVERFLOW = 65537  # past float16's largest finite value, 65504
 CHUNKS = (4097, 65537, 131075)
 SPATIAL = 1025
+COUNTING = ("count", "half overflow")  # regimes whose point is the count itself: nothing is ignored there
 
 
 @dataclass(frozen=True)

@@ -2,15 +2,17 @@
 
     python -m conformance.specdoc            # rewrite SPEC.md
     python -m conformance.specdoc --check    # exit 1 if SPEC.md is stale (tests/test_specdoc.py does this)
+    python -m conformance.specdoc --measure  # re-measure torch's worst errors (torch_accuracy.json), then rewrite
 
 Stale means a difference in the text or in a number beyond the float64 budget (``stale``):
 the last digits of a result depend on the host.
 
 Per function: the signature, the reference docstring (formula, what each reduction divides
 by, shapes, options, torch's quirks, errors, a worked example), the gradient from the
-``_backward`` docstring, the test domain from the registry, the edge cases and invalid
-inputs with the result the suite checks and the test id that checks it, dtype support and
-tolerances, and the known torch divergences. Formulas are LaTeX in ```math blocks, which
+``_backward`` docstring, the test domain from the registry and its size regimes, the edge cases
+and invalid inputs with the result the suite checks and the test id that checks it, dtype
+support, tolerances and the worst error torch shows against them (``torch_accuracy.json``,
+measured by ``--measure``), and the known torch divergences. Formulas are LaTeX in ```math blocks, which
 GitHub renders and which read as plain text anywhere else.
 """
 
@@ -27,7 +29,7 @@ import numpy as np
 import reference
 
 from . import divergences
-from .cases import generate
+from .cases import conformance_grid, generate
 from .compare import TOLERANCES, budget_growth
 from .harness import ErrorInstance
 from .registry import REGISTRY, ShapeDependent
@@ -39,6 +41,7 @@ DIVERGENCES = ("The records of `conformance/known_divergences/`. The grid's case
                "the case id matches are strict xfails unless marked; the property search leaves the drawn inputs "
                "for which a predicate of `known_divergences/predicates.py` holds unjudged, and the record's "
                "reproducer must keep failing.")
+ACCURACY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch_accuracy.json")
 SECTIONS = ("Shape:", "Torch behaviour:", "Raises:", "Examples:", "Returns")
 
 # The last bits of a float64 result depend on the host (SIMD kernels, libm), so the numbers
@@ -198,6 +201,68 @@ def _tolerances(spec):
     return _table(rows, ("dtype", "rtol", "atol (x scale)", "reason"))
 
 
+def _sizes(spec):
+    rows = [(s.regime, ", ".join(f"`{tuple(shape)!r}`" for shape in s.shapes),
+             ", ".join(f"`{k}={v!r}`" for k, v in s.options) or "in rotation", s.why) for s in spec.sizes]
+    return _table(rows, ("regime", "input shapes", "options", "the path it reaches"))
+
+
+def measure(path=ACCURACY):
+    """Run every case of the conformance grid (its size regimes included) against torch.nn.functional
+    in this process and write, per function, dtype and check, the largest share of its budget and
+    the largest relative error of a passing check (the xfails of torch's known divergences left out)."""
+    import json
+
+    import torch
+    import torch.nn.functional as F
+
+    from .harness import CHECKS
+    from .targets import TorchTarget
+
+    target, known, worst = TorchTarget(F), divergences.load(), {}
+    torch.set_num_threads(1)
+    for case in conformance_grid():
+        for check in ("forward", "backward"):
+            record = divergences.first_applying(known, check, case.id)
+            if record is not None and record.kind == "grid":
+                continue
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore")
+                outcome = CHECKS[check](case, target)
+            if outcome.status != "passed":
+                continue
+            cell = worst.setdefault(case.function, {}).setdefault(case.dtype, {}).setdefault(check, [0.0, 0.0])
+            cell[0], cell[1] = max(cell[0], outcome.used), max(cell[1], outcome.max_rel)
+    data = {"torch": torch.__version__.split("+")[0], "device": "cpu", "worst": worst}
+    with open(path, "w") as f:
+        json.dump(data, f, indent=1, sort_keys=True)
+        f.write("\n")
+
+
+def _accuracy(name):
+    import json
+
+    if not os.path.exists(ACCURACY):
+        return []
+    with open(ACCURACY) as f:
+        data = json.load(f)
+    cells = data["worst"].get(name, {})
+    rows = []
+    for dtype in REGISTRY[name].dtypes:
+        row = [dtype]
+        for check in ("forward", "backward"):
+            used, rel = cells.get(dtype, {}).get(check, (None, None))
+            row += ["-", "-"] if used is None else [f"{100 * used:.3g} %", f"{rel:.2g}"]
+        rows.append(tuple(row))
+    return ["### torch's worst error", "",
+            f"Over every passing case of the grid (its size regimes included) on torch {data['torch']}'s CPU: "
+            "the largest share of its budget an element or a tensor's scale error took, and the largest "
+            "relative error (of the tensor's normwise floor where that is larger), so a port sees how much "
+            "room torch leaves (`python -m conformance.specdoc --measure` measures them again).", "",
+            _table(rows, ("dtype", "forward: budget used", "forward: relative error", "backward: budget used",
+                          "backward: relative error")), ""]
+
+
 def function_section(name):
     spec = REGISTRY[name]
     forward = getattr(reference, name)
@@ -214,6 +279,10 @@ def function_section(name):
                        for f, r in spec.since.items())), ""]
     if spec.options:
         out += [_domain(spec), ""]
+    if spec.sizes:
+        out += ["### Size regimes", "",
+                "Shapes where kernels leave the path small inputs take (`conformance/sizes.py`): one case per shape "
+                "and dtype, with the options the regime pins and the others in rotation.", "", _sizes(spec), ""]
     out += ["### Edge cases", "",
             f"The float64 result of the reference that the suite checks, to {DIGITS} significant digits (another "
             "host may differ in the last), and the test that checks it (the same case runs in every dtype of the "
@@ -228,7 +297,9 @@ def function_section(name):
         out += [_table(rows, ("call", "raises", "test")), ""]
     out += ["### Dtypes and tolerances", "",
             f"Checked in {', '.join(spec.dtypes)}. Budgets grow by `1 + log2(n)` with the number n of input "
-            f"elements (e.g. x{budget_growth(1000):.3g} for 1000).", "", _tolerances(spec), ""]
+            f"elements (e.g. x{budget_growth(1000):.3g} for 1000); in float16 and bfloat16 only a float32 "
+            "accumulation term grows.", "", _tolerances(spec), ""]
+    out += _accuracy(name)
     known = divergences.for_function(name)
     if known:
         out += ["### Known torch divergences", "", DIVERGENCES, ""]
@@ -303,7 +374,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m conformance.specdoc")
     parser.add_argument("--check", action="store_true",
                         help="exit 1 if SPEC.md differs from the generated text (numbers: beyond the float64 budget)")
+    parser.add_argument("--measure", action="store_true",
+                        help="run the grid against torch first and write its worst errors to torch_accuracy.json "
+                             "(a few minutes)")
     args = parser.parse_args(argv)
+    if args.measure:
+        measure()
     text = render()
     if args.check:
         with open(PATH) as f:

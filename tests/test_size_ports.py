@@ -1,7 +1,8 @@
 """The size regimes' power (conformance/sizes.py): a planted port per regime (tests/ports/), each exact
 where everything fits in one vector, one block, one chunk or one exact count, and wrong past it, as
-blocked, vectorized and low-precision kernels are. Each fails exactly its own regimes' cases, and
-(marked slow) passes every other case of the grid of its functions."""
+blocked, vectorized and low-precision kernels are. Each fails its regime's cases (and may fail other
+size cases its fault reaches: a 257-element row has a vector tail too), and, marked slow, passes
+every case of the grid of its functions that is not a size case."""
 
 import os
 
@@ -13,7 +14,7 @@ from .planted import failures
 
 PORTS = os.path.join(os.path.dirname(__file__), "ports")
 
-# port -> (its functions, the regimes it must fail and no other)
+# port -> (its functions, the regimes it must fail)
 SIZE_PORTS = {
     "vector_tail_softmax.py": (("softmax", "log_softmax"), {"vector"}),
     "padded_block_cross_entropy.py": (("cross_entropy",), {"block", "vocabulary"}),
@@ -30,20 +31,20 @@ def _port(name):
     return load(os.path.join(PORTS, name))
 
 
-def _regime(case_id, function):
+def _regime(case_id):
     from conformance.cases import find
 
     return find(case_id.split(": ", 1)[1]).regime
 
 
 @pytest.mark.parametrize("name", sorted(SIZE_PORTS))
-def test_a_planted_size_fault_fails_its_regimes_and_no_other(name):
+def test_a_planted_size_fault_fails_its_regimes(name):
     functions, regimes = SIZE_PORTS[name]
     target = _port(name)
     failed = [(check_id, message) for function in functions
               for check_id, message in failures(target, function, ("forward", "backward"), dtypes=None, sizes=True)]
-    found = {_regime(check_id, None) for check_id, _ in failed}
-    assert found == regimes, f"{name} failed the regimes {sorted(found)}: {[c for c, _ in failed][:5]}"
+    found = {_regime(check_id) for check_id, _ in failed}
+    assert regimes <= found, f"{name} failed the regimes {sorted(found)}, not {sorted(regimes)}"
 
 
 def test_a_wrong_count_in_half_precision_is_seen_only_by_the_scale_error_check():

@@ -53,6 +53,8 @@ def _targets(rng, case, kind="int64"):
     ignore_index = case.option("ignore_index")
     if kind == "uint8" and not 0 <= ignore_index < 256:
         ignore_index = None  # a uint8 target cannot hold it
+    if getattr(case, "regime", "") in sizes.COUNTING and ignore_index == -100:
+        ignore_index = None  # every target kept: the mean's count is the regime's (257, 2049, 65537)
     return domains.class_targets(rng, batch_shape(case.shape), n_classes(case.shape), ignore_index,
                                  dtype=np.uint8 if kind == "uint8" else np.int64)
 

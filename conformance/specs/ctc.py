@@ -149,12 +149,13 @@ CTC_LOSS = Spec(
     values=("normal", "unnormalized", "peaky"),
     differentiable=("log_probs",),
     tolerances={"float32": Tolerance(
-        512 * FORMATS["float32"].unit_roundoff, 512 * FORMATS["float32"].unit_roundoff,
+        1024 * FORMATS["float32"].unit_roundoff, 1024 * FORMATS["float32"].unit_roundoff,
         "torch's float32 kernel exponentiates log_alpha + log_beta + nll - log_probs, sums whose "
-        "magnitude reaches a few hundred with peaky inputs (log-probabilities near -300): the "
-        "exponent's absolute rounding error, and so the gradient's relative error, is that "
-        "magnitude times u; the same error of the sample's nll scales every gradient entry of the "
-        "sample alike (a scale error: T = 300 gives 1.7e-4 in torch)", systematic=512)},
+        "magnitude reaches a few hundred with peaky inputs (log-probabilities near -300) or over "
+        "hundreds of frames: the exponent's absolute rounding error, and so the gradient's relative "
+        "error, is that magnitude times u, and the recursion adds a rounding of that size per frame "
+        "(about 750 u at T = 300); the same error of the sample's nll scales every gradient entry of "
+        "the sample alike (a scale error: T = 300 gives 1.7e-4 in torch)", systematic=512)},
     errors=ERRORS,
     # unbatched targets have one layout: the padded/concatenated/int32 distinction is moot there
     valid=lambda case: not (len(case.shape) == 2 and case.option("targets").name != "padded"),

@@ -1,11 +1,12 @@
-"""A planted size fault: mse_loss and l1_loss computed by torch in float32 (float64 for float64) and
-rounded once, as a fused kernel does, whose "mean" without a weight divides by the element count held in the input's dtype,
-as a kernel that keeps its counter next to its data does. Where the count is exact in the input's
-dtype (every count of the default grid, at most 120 elements) it is right; 257 is 256 in bfloat16,
-2049 is 2048 in float16 and 65537 is inf there, so the "count" and "chunk" size regimes fail: the
-backward by a scale error of one unit (each element within its budget, only the scale-error check
-sees it), the float16 forward at 65537 outright. A port written from the spec: it inherits none of
-torch's known divergences (it rounds once, where torch's half-precision composites do not)."""
+"""A planted size fault: mse_loss and l1_loss computed by torch in float32 (float64 for float64)
+and rounded once, as a fused kernel does, whose "mean" without a weight divides by the element count
+held in the input's dtype, as a kernel that keeps its counter next to its data does. Where the count
+is exact in the input's dtype (every count of the default grid, at most 120 elements) it is right;
+257 is 256 in bfloat16, 2049 is 2048 in float16 and 65537 is inf there, so the "count" and "chunk"
+size regimes fail: the backward by a scale error of one unit (each element within its budget, only
+the scale-error check sees it), the float16 forward at 65537 outright. A port written from the spec:
+it inherits none of torch's known divergences (it rounds once, where torch's half-precision
+composites do not)."""
 
 import torch
 import torch.nn.functional as F
