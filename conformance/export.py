@@ -49,12 +49,12 @@ import reference
 
 from . import domains
 from .cases import all_cases
-from .compare import TOLERANCES
+from .compare import TOLERANCES, budget_growth
 from .dtypes import FLOAT_DTYPES, FORMATS
-from .harness import ErrorInstance, _growth, _out_dtype, _overflow_ok, _quiet, differentiable_args
+from .harness import ErrorInstance, _out_dtype, _overflow_ok, _quiet, differentiable_args, terms
 from .registry import REGISTRY
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: a tolerance has a floor (the normwise floor follows the array, at least 1/n)
 DTYPES = ("float64", "float32")
 MAX_ELEMENTS = 128
 PER_FUNCTION = 64
@@ -63,9 +63,10 @@ _EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed zip timestamps: the same export gives th
 
 POLICY = (
     "An element passes when |actual - expected| <= growth * (rtol * |expected| + atol * scale) + tiny, "
-    "with scale the largest finite |expected| of the array (at least 1) and tiny the dtype's smallest "
-    "normal number. NaN must be NaN and +-inf the same inf; an expected value that overflows the "
-    "output dtype is expected as inf of its sign. With overflow_ok, a non-finite actual value may stand "
+    "with scale the largest finite |expected| of the array, or floor where that is larger (1/n for a "
+    "result of n input elements), and tiny the dtype's smallest normal number. NaN must be NaN and "
+    "+-inf the same inf; an expected value that overflows the output dtype is expected as inf of its "
+    "sign. With overflow_ok, a non-finite actual value may stand "
     "in for a finite expected one. Gradients use the same rule with the case dtype's tolerance. "
     "Shapes must match exactly."
 )
@@ -195,10 +196,10 @@ class _Arrays:
         return path
 
 
-def _tolerance(spec, dtype, growth, overflow_ok):
+def _tolerance(spec, dtype, n, overflow_ok):
     t = spec.tolerance(dtype) or TOLERANCES[dtype]
-    return {"dtype": dtype, "rtol": t.rtol, "atol": t.atol, "growth": growth, "tiny": FORMATS[dtype].tiny,
-            "overflow_ok": overflow_ok}
+    return {"dtype": dtype, "rtol": t.rtol, "atol": t.atol, "growth": budget_growth(n), "floor": 1.0 / max(n, 1),
+            "tiny": FORMATS[dtype].tiny, "overflow_ok": overflow_ok}
 
 
 def _case_entry(case, index, arrays):
@@ -227,9 +228,9 @@ def _case_entry(case, index, arrays):
         expected["gradients"] = {n: arrays.add(f"{key}.grad.{n}", np.asarray(grads[n], np.float64))
                                  for n in grad_args}
     entry["expected"] = expected
-    growth = _growth(call)
-    entry["tolerance"] = {"output": _tolerance(spec, out_dtype, growth, _overflow_ok(case)),
-                          "gradients": _tolerance(spec, case.dtype, growth, _overflow_ok(case))}
+    n = terms(call)
+    entry["tolerance"] = {"output": _tolerance(spec, out_dtype, n, _overflow_ok(case)),
+                          "gradients": _tolerance(spec, case.dtype, n, _overflow_ok(case))}
     return entry, size
 
 

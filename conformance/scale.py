@@ -28,6 +28,7 @@ Shapes per device: ``cpu`` is what fits this project's 24 GiB machine (peak unde
 (``--conformance-profile scale-smoke``) tiny shapes through the same code, for CI.
 """
 
+import dataclasses
 import math
 import os
 import zlib
@@ -39,8 +40,8 @@ from functools import cached_property
 import numpy as np
 import torch
 
-from . import domains
-from .compare import compare
+from . import divergences, domains
+from .compare import TOLERANCES, compare
 from .registry import REGISTRY, Call, Gen
 from .targets import _BITS, TORCH_DTYPES
 
@@ -406,9 +407,13 @@ class _Threads:
         torch.set_num_threads(self.before)
 
 
-def _compare(actual, expected, case, what="output"):
-    """The tolerance policy's comparison, grown for an input of the case's ``n`` elements."""
-    return compare(actual, expected, case.dtype, what=what, terms=case.elements())
+def _compare(actual, expected, case, target, check, what="output"):
+    """The tolerance policy's comparison, grown for an input of the case's ``n`` elements (narrowed
+    by the target's accuracy record for the ``check``, forward or backward, as in the grid)."""
+    tolerance = None
+    if divergences.accuracy(target, check, case.id) == "elementwise":
+        tolerance = dataclasses.replace(TOLERANCES[case.dtype], systematic=None)
+    return compare(actual, expected, case.dtype, tolerance, what=what, terms=case.elements())
 
 
 def _fail(problems, case, check, target):
@@ -467,7 +472,7 @@ def check_scale_forward(case, target):
         problems = adapter.result_problems(out, case.dtype)
         worst = _Worst()
         if not problems:
-            _compare_forward(case, arguments, out, worst)
+            _compare_forward(case, arguments, out, worst, target)
             problems += worst.problems
         del out
         after = _fingerprints(case, arguments)
@@ -498,15 +503,15 @@ class _Lazy(dict):
         return self[name] if name in self.arguments else default
 
 
-def _compare_forward(case, arguments, out, worst):
+def _compare_forward(case, arguments, out, worst, target):
     reduced = dict(case.options).get("reduction", "mean") != "none"
     if reduced and _slices(case, arguments) != [(0, None)]:
-        worst.add(_compare(_numpy(out), reference_total(case, arguments), case), 0)
+        worst.add(_compare(_numpy(out), reference_total(case, arguments), case, target, "forward"), 0)
     else:
-        _compare_slices(case, arguments, out, worst)
+        _compare_slices(case, arguments, out, worst, target)
 
 
-def _compare_slices(case, arguments, actual, worst, what="output", grad_output=None):
+def _compare_slices(case, arguments, actual, worst, target, what="output", grad_output=None):
     """Compare ``actual`` (the target's output, or with ``grad_output`` its gradient) slice by slice
     (a sample of them under CONFORMANCE_SCALE_SAMPLE) with :func:`reference_slice`."""
     whole = _whole(case, arguments)
@@ -514,7 +519,9 @@ def _compare_slices(case, arguments, actual, worst, what="output", grad_output=N
     def one(span):
         start, stop = span
         expected = reference_slice(case, arguments, whole, span, grad_output)
-        return _compare(_numpy(actual if stop is None else actual[start:stop]), expected, case, what), start
+        check = "forward" if grad_output is None else "backward"
+        return _compare(_numpy(actual if stop is None else actual[start:stop]), expected, case, target, check,
+                        what), start
 
     for result, start in _map(one, _sampled(_slices(case, arguments))):
         worst.add(result, start)
@@ -592,7 +599,7 @@ def check_scale_backward(case, target):
         else:
             problems = adapter.result_problems(grad, case.dtype, what=f"grad of {first}")
         if not problems:
-            _compare_slices(case, arguments, grad, worst, f"grad of {first}", grad_output)
+            _compare_slices(case, arguments, grad, worst, target, f"grad of {first}", grad_output)
             problems += worst.problems
     if problems:
         problems.append("grad_output: random (stream 1 of the case)")

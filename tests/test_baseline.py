@@ -56,6 +56,7 @@ def reports(tmp_path_factory):
     return directory, paths
 
 
+@pytest.mark.slow
 def test_a_run_that_matches_its_baseline_passes(reports):
     directory, paths = reports
     result = _run([*PLANTED, "--report-dir", str(directory / "again"), "--baseline", str(paths["planted"])], directory)
@@ -65,6 +66,7 @@ def test_a_run_that_matches_its_baseline_passes(reports):
         assert json.load(f)["baseline"]["regressed"] == []
 
 
+@pytest.mark.slow
 def test_a_regression_from_the_baseline_fails(reports):
     directory, paths = reports
     result = _run([*PLANTED, "--report-dir", str(directory / "worse"), "--baseline", str(paths["faithful"])], directory)
@@ -76,6 +78,7 @@ def test_a_regression_from_the_baseline_fails(reports):
     assert all(was == "passed" and now == "failed" for _, was, now in regressed)
 
 
+@pytest.mark.slow
 def test_diff_command(reports):
     directory, paths = reports
     worse = _run(["diff", str(paths["faithful"]), str(paths["planted"])], directory)

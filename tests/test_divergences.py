@@ -10,7 +10,7 @@ RECORDS = divergences.records()
 
 
 def test_every_record_names_a_registered_function_and_its_cases():
-    assert {r.kind for r in RECORDS} == {"grid", "property"}
+    assert {r.kind for r in RECORDS} == {"grid", "property", "accuracy"}
     for record in RECORDS:
         assert record.function in REGISTRY
         assert record.tests and set(record.tests) <= {"forward", "backward", "error"}
@@ -22,10 +22,19 @@ def test_every_record_names_a_registered_function_and_its_cases():
 def test_load_is_the_grid_and_for_function_is_everything():
     """The plugin's xfails and stale-entry warning read ``load``: a property record there
     would warn as stale on every run."""
-    assert divergences.load() == [r for r in RECORDS if r.kind == "grid"]
+    assert divergences.load() == [r for r in RECORDS if r.kind in ("grid", "accuracy")]
     records = divergences.for_function("binary_cross_entropy")
-    assert [r.kind for r in records] == ["grid", "property", "property"]
+    assert [r.kind for r in records] == ["grid", "property", "property", "accuracy", "grid"]
     assert records == [r for r in RECORDS if r.function == "binary_cross_entropy"]
+
+
+def test_an_xfail_record_decides_before_an_accuracy_record():
+    """Whatever their order: the accuracy record narrows the policy only where no xfail applies."""
+    accuracy = divergences.Divergence(("backward",), "nll_loss", "^nll_loss\\(bfloat16, ", "r", accuracy="elementwise")
+    xfail = divergences.Divergence(("backward",), "nll_loss", "\\(257, 3\\)", "r")
+    assert divergences.first_applying([accuracy, xfail], "backward", "nll_loss(bfloat16, (257, 3))") is xfail
+    assert divergences.first_applying([accuracy, xfail], "backward", "nll_loss(bfloat16, (4, 5))") is accuracy
+    assert divergences.first_applying([accuracy, xfail], "forward", "nll_loss(bfloat16, (4, 5))") is None
 
 
 def test_a_property_record_matches_no_case_id():
@@ -43,6 +52,7 @@ PROPERTY = 'tests = ["forward"]\nfunction = "mse_loss"\nreason = "r"\npredicate 
     PROPERTY.replace('reproducer = "q"\n', ""),  # nothing that must keep failing
     PROPERTY + "strict = false\n",  # a reproducer is strict
     GRID + 'links = "typo"\n',
+    GRID + 'accuracy = "loose"\n',  # an accuracy record names a policy the suite has
 ])
 def test_a_malformed_record_is_refused(tmp_path, body):
     (tmp_path / "family.toml").write_text("[[divergence]]\n" + body)

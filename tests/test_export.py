@@ -81,7 +81,7 @@ def within(actual, expected, tol):
     same_nonfinite = (actual == target) | (np.isnan(actual) & np.isnan(target))
     if tol["overflow_ok"]:
         same_nonfinite |= np.isfinite(expected) & ~np.isfinite(actual)
-    scale = max(np.max(np.abs(expected[finite]), initial=0.0), 1.0)
+    scale = max(np.max(np.abs(expected[finite]), initial=0.0), tol["floor"])
     allowed = tol["growth"] * (tol["rtol"] * np.abs(expected) + tol["atol"] * scale) + tol["tiny"]
     with np.errstate(invalid="ignore"):
         close = finite & np.isfinite(actual) & (np.abs(actual - expected) <= allowed)

@@ -7,9 +7,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "gpu_run.py")
 
 
+@pytest.mark.slow
 def test_smoke_mode_runs_every_step_and_writes_one_folder(tmp_path):
     result = subprocess.run([sys.executable, SCRIPT, "--smoke", "--out", str(tmp_path)], capture_output=True,
                             text=True)

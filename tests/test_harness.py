@@ -103,9 +103,9 @@ def test_ulp_is_the_spacing_of_the_format(dtype):
 
 
 def _allowed(expected, dtype, growth=1.0):
-    tol = cmp.TOLERANCES[dtype]
-    scale = max(np.max(np.abs(expected)), 1.0)
-    return growth * (tol.rtol * np.abs(expected) + tol.atol * scale) + FORMATS[dtype].tiny
+    rtol, atol = cmp.grown(cmp.TOLERANCES[dtype], dtype, growth)
+    scale = np.max(np.abs(expected))
+    return rtol * np.abs(expected) + atol * scale + FORMATS[dtype].tiny
 
 
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES)

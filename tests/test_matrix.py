@@ -3,8 +3,10 @@ cells counted per function, and a Markdown table a reader can check against the 
 
 import os
 
+import pytest
+
 from conformance import matrix
-from conformance.cases import all_cases
+from conformance.cases import conformance_grid
 
 
 def _report(cells, checks=10):
@@ -51,6 +53,7 @@ def test_cells_and_markdown():
     assert "| failed: 7 passed, 2 failed, 1 skipped of 10 checks |" in text
 
 
+@pytest.mark.slow
 def test_a_target_stopped_at_its_budget_keeps_what_ran(tmp_path):
     """At its budget a target's run is interrupted, not killed: its partial report is read and the
     column says that it stopped, so a slow target shows what it checked instead of nothing. The
@@ -61,7 +64,7 @@ def test_a_target_stopped_at_its_budget_keeps_what_ran(tmp_path):
     report, note, elapsed = matrix._run(target, ("--function", "mse_loss"), 40, str(tmp_path))
     assert note.startswith("stopped at its budget of 40 s")
     assert report is not None and report["verdict"]["status"] == "interrupted"
-    assert 0 < report["environment"]["checks"] < 2 * len(all_cases(functions=("mse_loss",), layouts=True))
+    assert 0 < report["environment"]["checks"] < 2 * len(conformance_grid(functions=("mse_loss",)))
     column = matrix.build([(target, (), report, note, elapsed)], [])["columns"][0]
     assert column["note"].endswith("(interrupted)")
 

@@ -65,6 +65,7 @@ def test_the_profile_collects_only_its_own_tests():
     assert default and not any("test_scale" in n for n in default)
 
 
+@pytest.mark.slow
 def test_a_fault_only_a_long_reduction_shows_fails_the_scale_profile_and_nothing_else():
     """tests/ports/half_accumulating_bce.py adds its blocks of 65536 losses in a float16 accumulator:
     every case of the default grid and of the smoke profile passes, the 2**27-element scale case

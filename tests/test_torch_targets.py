@@ -32,6 +32,7 @@ def _planted(**settings):
     return TorchTarget(module, "planted_recompile_limit")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case_id", COMPILED_CASES)
 @pytest.mark.parametrize("check", ["forward", "backward"])
 def test_compiled_passes(compiled, check, case_id):
@@ -39,6 +40,7 @@ def test_compiled_passes(compiled, check, case_id):
     assert outcome.status == "passed", outcome.message
 
 
+@pytest.mark.slow
 def test_compiled_dynamic_serves_shapes_with_one_graph():
     from torch._dynamo.utils import counters
 

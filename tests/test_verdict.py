@@ -54,6 +54,7 @@ def _failures(report, function):
     return [f for c in report["cells"] if c["function"] == function for f in c["failures"]]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("function", PLANTED)
 def test_a_planted_misbehaviour_fails_its_own_cases_with_its_status(serial, function):
     result, report = serial
@@ -65,6 +66,7 @@ def test_a_planted_misbehaviour_fails_its_own_cases_with_its_status(serial, func
     assert all(f["call"] and f["rerun"] and f["rerun"].startswith("pytest --pyargs") for f in failures)
 
 
+@pytest.mark.slow
 def test_the_innocent_pass_and_the_run_goes_on(serial):
     result, report = serial
     assert result.returncode == 1, result.stdout + result.stderr
@@ -81,12 +83,14 @@ def test_the_innocent_pass_and_the_run_goes_on(serial):
     assert pytest_counts["failed"] == totals["failed"] + totals["timeout"] + totals["crashed"] + totals["error"]
 
 
+@pytest.mark.slow
 def test_a_crash_quotes_where_the_worker_died(serial):
     _, report = serial
     crash = next(f for f in _failures(report, "smooth_l1_loss") if f["status"] == "crashed")
     assert "last output of the worker:" in crash["message"] and "misbehaving.py" in crash["message"]
 
 
+@pytest.mark.slow
 def test_workers_give_the_same_report(serial, tmp_path_factory):
     result, report = _misbehaving_run(tmp_path_factory, 2)
     assert result.returncode == 1, result.stdout + result.stderr
@@ -122,10 +126,10 @@ def test_cuda_without_a_gpu_checks_nothing(tmp_path):
     result = conformance(["--device", "cuda", "--function", "mse_loss", "--report-dir", "reports"], tmp_path)
     assert result.returncode == 5, result.stdout + result.stderr
     reasons = _report(tmp_path)["skip_reasons"]
-    from conformance.cases import all_cases
+    from conformance.cases import conformance_grid
     from conformance.registry import REGISTRY
 
-    checks = 2 * len(all_cases(functions=("mse_loss",), devices=("cuda",), layouts=True)) + \
+    checks = 2 * len(conformance_grid(functions=("mse_loss",), devices=("cuda",))) + \
         len(REGISTRY["mse_loss"].errors)
     assert list(reasons.values()) == [checks] and "not available" in next(iter(reasons)).lower()
 

@@ -17,7 +17,7 @@ def _narrow(target, classes):
 
 
 def _classes(input):
-    return input.shape[1] if input.dim() >= 2 else input.shape[0]
+    return input.shape[1] if input.dim() >= 2 else (input.shape[0] if input.dim() else 1)
 
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):

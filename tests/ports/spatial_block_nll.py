@@ -11,7 +11,7 @@ INHERITS_TORCH_DIVERGENCES = True  # torch's own functions elsewhere
 
 
 def _dropped(target, ignore_index):
-    positions = target[0].numel() if target.dim() >= 2 else 0
+    positions = target[0].numel() if target.dim() >= 2 and target.shape[0] else 0
     if positions <= BLOCK or target.is_floating_point():
         return target
     flat = target.reshape(target.shape[0], -1).clone()

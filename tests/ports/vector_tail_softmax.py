@@ -13,33 +13,29 @@ INHERITS_TORCH_DIVERGENCES = True  # torch's own functions elsewhere
 
 def _log_normalizer(x, dim):
     n = x.shape[dim]
-    if n < LANES:  # the scalar loop
-        return torch.logsumexp(x, dim, keepdim=True)
     top = x.amax(dim, keepdim=True).detach()
     top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))
     main = x.narrow(dim, 0, n // LANES * LANES)  # the fault: the n % LANES tail is never added
     return top + torch.log(torch.exp(main - top).sum(dim, keepdim=True))
 
 
-def _normalized(input, dim, dtype):
+def _port(torch_function, input, dim, dtype, log):
     if dtype is not None:
         input = input.to(dtype)
-    if dim is None:
-        dim = 0 if input.dim() in (0, 1, 3) else 1  # torch's legacy implicit dim
-    if input.dim() == 0 or input.numel() == 0:
-        return None, input, dim
+    axis = (0 if input.dim() in (0, 1, 3) else 1) if dim is None else dim  # torch's legacy implicit dim
+    if input.dim() == 0 or input.numel() == 0 or input.shape[axis] < LANES:
+        return torch_function(input, dim)  # the scalar loop: torch's own function
     compute = input.float() if input.dtype in (torch.float16, torch.bfloat16) else input
-    return compute - _log_normalizer(compute, dim), input, dim
+    out = compute - _log_normalizer(compute, axis)
+    return (out if log else out.exp()).to(input.dtype)
 
 
 def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
-    out, input, dim = _normalized(input, dim, dtype)
-    return F.log_softmax(input, dim) if out is None else out.to(input.dtype)
+    return _port(F.log_softmax, input, dim, dtype, log=True)
 
 
 def softmax(input, dim=None, _stacklevel=3, dtype=None):
-    out, input, dim = _normalized(input, dim, dtype)
-    return F.softmax(input, dim) if out is None else out.exp().to(input.dtype)
+    return _port(F.softmax, input, dim, dtype, log=False)
 
 
 def __getattr__(name):  # everything else is torch's
