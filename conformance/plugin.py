@@ -346,9 +346,14 @@ def _params(metafunc, items, check):
 
     selection = _Selection(metafunc)
     known = _divergences(metafunc.config)
+    by_function = {}  # each item looks only at its own function's records
+    for entry in known["entries"]:
+        by_function.setdefault(entry.function, []).append(entry)
     params = []
     for item in items:
-        applicable = [d for d in known["entries"] if d.applies(check, item.id)]
+        if selection.functions is not None and item.function not in selection.functions:
+            continue
+        applicable = [d for d in by_function.get(item.function, ()) if d.applies(check, item.id)]
         decides = first_applying(applicable, check, item.id)  # an accuracy record is judged in the check
         marks = [pytest.mark.xfail(strict=decides.strict, reason=decides.explanation)] \
             if decides is not None and decides.kind == "grid" else []
@@ -414,6 +419,14 @@ def _item_function(item):
             return name
     value = params.get("function")
     return value if isinstance(value, str) else None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection(session):
+    # A run of the suite alone loads its target before it generates the grid: a target that cannot be
+    # loaded is a usage error at once, not after the collection of 50,000 items.
+    if _runs_only_the_suite(session.config):
+        load_target(session.config)
 
 
 def pytest_collection_modifyitems(session, config, items):
