@@ -34,10 +34,14 @@ Policy (also in the README):
   elements it must satisfy ``|s - 1| <= g * 4 u_acc + 4 sigma sqrt(sum W_k^2) / sum W_k``: a
   systematic term (``u_acc`` the float32 accumulation's unit: a few units of a shared ``1/n`` or
   log-sum-exp rounded in float32) and a random one, four standard errors of that weighted mean.
-  ``W_k`` is the sum of ``e^2`` over the elements that round to the same value of the format
-  (their rounding errors are one error), and ``sigma`` the larger of the format's unit roundoff
-  and the spread of the relative errors about their mean, so a target whose elements carry several
-  roundings each is held to the mean of its own errors, not to one rounding's. float64 is exempt:
+  ``W_k`` is the sum of ``e^2`` over the elements of one exact value (the ties of a gradient: their
+  rounding errors are one error), and ``sigma`` the larger of half the format's unit roundoff and
+  the spread of the relative errors about their mean, so a target whose elements carry several
+  roundings each is held to the mean of its own errors, not to one rounding's. Where every element
+  has one value (the gradient of an unweighted mean, ``-g/N`` at every target), that value is one
+  scalar result and must be the format's nearest to the exact one (half an ulp, plus the
+  systematic term): bfloat16's ``-g/256`` for ``-g/257`` is not. Elements below one unit roundoff
+  of the normwise floor's ``scale`` are cancellation's and left out. float64 is exempt:
   its elementwise budget (1e-12) is already far below any such factor. Values below the format's
   smallest normal number carry no relative precision and are left out, so where a gradient
   underflows (float16's ``1/n`` past ``n`` of about 16000) only the elementwise budget holds it.
@@ -70,9 +74,9 @@ class Tolerance:
     atol: float
     reason: str = ""
     floor: float = 0.0
-    # The scale-error check's systematic term, in units of the accumulation's unit roundoff per unit
-    # of growth (SYSTEMATIC_UNITS unless the function's result carries a shared error by its nature);
-    # None: no scale-error check (a target's accuracy record: see conformance/divergences.py).
+    # The scale-error check's systematic term, in units of float32's unit roundoff per unit of growth
+    # (more where the function's result carries a shared error by its nature: ctc_loss's nll); None:
+    # no scale-error check (a target's accuracy record: see conformance/divergences.py).
     systematic: float | None = 4.0
 
 

@@ -358,7 +358,7 @@ def _params(metafunc, items, check):
         marks = [pytest.mark.xfail(strict=decides.strict, reason=decides.explanation)] \
             if decides is not None and decides.kind == "grid" else []
         if getattr(item, "regime", ""):
-            marks.append(pytest.mark.size_regime)  # -m "not size_regime" leaves out the large shapes
+            marks.append(pytest.mark.size_regime)  # -k "not size_regime" leaves out the large shapes
         if not selection.keeps(item.function, item.id, marks):
             continue
         known["functions"].add(item.function)

@@ -28,9 +28,9 @@ chosen from where kernels branch rather than at random:
 * ``long sequence`` (ctc_loss): T in the hundreds with targets of tens of labels, and 257 classes.
 
 One case per function, regime shape and dtype; the options a regime does not pin rotate over
-its cases as the layout cases' do (``conformance/cases.py``). The cases carry the ``size_regime``
-marker: ``-m "not size_regime"`` (or ``-k "not size_regime"``) leaves them out, which a JIT target
-whose every new shape is a compile does by default (``conformance/matrix.py``).
+its cases (``conformance/cases.py``). The cases carry the ``size_regime`` marker:
+``-k "not size_regime"`` leaves them out, which a JIT target whose every new shape is a compile does
+in its default selection (``conformance/matrix.py``).
 """
 
 from dataclasses import dataclass
