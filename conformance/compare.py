@@ -41,7 +41,8 @@ Policy (also in the README):
   has one value (the gradient of an unweighted mean, ``-g/N`` at every target), that value is one
   scalar result and must be the format's nearest to the exact one (half an ulp, plus the
   systematic term): bfloat16's ``-g/256`` for ``-g/257`` is not. Elements below one unit roundoff
-  of the normwise floor's ``scale`` are cancellation's and left out. float64 is exempt:
+  of the normwise floor's ``scale`` are cancellation's and left out, and fewer than 16 independent
+  values say nothing (their spread cannot be estimated). float64 is exempt:
   its elementwise budget (1e-12) is already far below any such factor. Values below the format's
   smallest normal number carry no relative precision and are left out, so where a gradient
   underflows (float16's ``1/n`` past ``n`` of about 16000) only the elementwise budget holds it.
@@ -94,6 +95,7 @@ TOLERANCES = {
 
 HALF = ("float16", "bfloat16")
 RANDOM_SIGMAS = 4  # standard errors of the weighted mean of the relative errors
+MIN_GROUPS = 16  # independent values the scale error needs before it judges a bias
 
 
 def budget_growth(n_terms):
@@ -115,7 +117,8 @@ def scale_error(actual, expected, dtype, tolerance=None, growth=1.0, scale=0.0):
     """``(factor - 1, allowed, elements)`` of the least-squares factor ``<a, e> / <e, e>`` by which
     ``actual`` scales ``expected`` over their finite elements of normal magnitude, at least one unit
     roundoff of ``scale`` (the normwise floor's: smaller ones are cancellation's), or None where it
-    says nothing: float64, no check in the tolerance, fewer than two elements.
+    says nothing: float64, no check in the tolerance, fewer than two elements, or between two and
+    ``MIN_GROUPS`` independent values.
 
     >>> e = np.linspace(1.0, 2.0, 257) / 257
     >>> round(scale_error(e * 257 / 256, e, "bfloat16")[0], 5)  # 1/256 where 1/257 is due
@@ -147,6 +150,8 @@ def scale_error(actual, expected, dtype, tolerance=None, growth=1.0, scale=0.0):
         # scalar result, so it must be the format's nearest value to the exact one.
         value = abs(float(e[0]))
         return factor, systematic + 0.5 * float(ulp(np.array(value), dtype)) / value, int(e.size)
+    if weights.size < MIN_GROUPS:
+        return None  # too few independent errors to tell a bias from chance (their spread is unknown)
     spread = math.sqrt(float(np.sum(weights * (relative - factor) ** 2)) / total)
     sigma = max(unit / 2, spread)
     allowed = systematic + RANDOM_SIGMAS * sigma * math.sqrt(float(np.sum(weights * weights))) / total

@@ -35,12 +35,14 @@ def test_a_wrong_mean_gradient_fails(n, dtype, wrong):
     d, exact = _mean_gradient(n, dtype)
     actual = {"zero": np.zeros(n), "doubled": 2 * exact, "1/(n-1)": d / (n - 1)}[wrong]
     if wrong == "1/(n-1)" and dtype != "float64":
-        # 1/(n - 1) scales every element by 1 + 1/(n - 1): seen wherever that exceeds twice the noise that
+        # 1/(n - 1) scales every element by 1 + 1/(n - 1): seen wherever that exceeds (twice) the noise that
         # rounding each element once leaves in the mean of n values (about u / sqrt(n)). Past that,
         # no check of the values can tell it from rounding: bfloat16 beyond about 2,000 elements,
-        # and float16 where 1/n is subnormal (past about 16,000).
+        # and float16 where 1/n is subnormal (past about 16,000). Few elements (noise None) are
+        # the elementwise budget's: 1/(n - 1) is then a large error.
         noise = cmp.scale_error(round_to(exact, dtype), exact, dtype, growth=cmp.budget_growth(n))
-        if noise is None or 1 / (n - 1) <= 2 * noise[1]:
+        margin = 1.2 if dtype == "float32" else 2.0  # float32's allowance is its fixed systematic term
+        if noise is not None and 1 / (n - 1) <= margin * noise[1] or noise is None and n > 100:
             pytest.skip(f"1/(n - 1) is within the rounding noise of {n} {dtype} values: the policy's stated limit")
     result = cmp.compare(round_to(actual, dtype), exact, dtype, terms=n)
     assert not result.ok, f"{wrong} gradient at n = {n} passed in {dtype}"
