@@ -9,6 +9,7 @@ and a ``reproducer`` that must keep failing; both are functions of
 ``known_divergences/predicates.py``, where the code that data cannot express lives.
 """
 
+import dataclasses
 import os
 import re
 from dataclasses import dataclass
@@ -104,25 +105,32 @@ def load(directory=DIRECTORY):
 
 def first_applying(entries, test, case_id):
     """The record of ``entries`` (grid and accuracy records) that decides ``test`` of the grid case
-    ``case_id``, or None: the first xfail record that covers it (it is then an xfail), else the first
-    accuracy record (its policy is narrowed)."""
-    applying = [d for d in entries if d.applies(test, case_id)]
+    ``case_id``, or None: see :func:`deciding`."""
+    return deciding([d for d in entries if d.applies(test, case_id)])
+
+
+def deciding(applying):
+    """Of the records that cover a check of a case, the one that decides it, or None: the first xfail
+    record (it is then an xfail), else the first accuracy record (its policy is narrowed)."""
     return next((d for d in applying if d.kind == "grid"), applying[0] if applying else None)
+
+
+def by_function(entries):
+    """``{function: its records}`` of ``entries``, in their order: a case looks only at its own."""
+    grouped = {}
+    for entry in entries:
+        grouped.setdefault(entry.function, []).append(entry)
+    return grouped
 
 
 _TARGET_RECORDS = {}
 
 
-def for_target(target):
-    """The grid and accuracy records that apply to ``target``: its own (its module's
-    ``KNOWN_DIVERGENCES`` directory) first, then torch's where it inherits them
-    (``Target.inherits_torch_divergences``), not strict for a target derived from torch, which may
-    conform where eager does not."""
+def _records_of(target):
+    """``(records, by_function(records))`` of ``target``, computed once per target module."""
     key = id(target.module)
     cached = _TARGET_RECORDS.get(key)
     if cached is None or cached[0] is not target.module:
-        import dataclasses
-
         own = getattr(target.module, "KNOWN_DIVERGENCES", None) if not target.is_torch else None
         entries = load(own) if own else []
         if target.inherits_torch_divergences:
@@ -130,15 +138,26 @@ def for_target(target):
             if not target.is_torch:
                 inherited = [dataclasses.replace(d, strict=False) for d in inherited]
             entries += inherited
-        cached = _TARGET_RECORDS[key] = (target.module, entries)
-    return cached[1]
+        cached = _TARGET_RECORDS[key] = (target.module, entries, by_function(entries))
+    return cached[1:]
 
 
-def accuracy(target, test, case_id):
-    """The accuracy record's policy ("elementwise") that decides ``test`` of ``case_id`` for
-    ``target``, or "" (the full policy)."""
-    record = first_applying(for_target(target), test, case_id)
-    return record.accuracy if record is not None else ""
+def for_target(target):
+    """The grid and accuracy records that apply to ``target``: its own (its module's
+    ``KNOWN_DIVERGENCES`` directory) first, then torch's where it inherits them
+    (``Target.inherits_torch_divergences``), not strict for a target derived from torch, which may
+    conform where eager does not."""
+    return _records_of(target)[0]
+
+
+def narrowed(tolerance, target, test, case_id):
+    """``tolerance`` (a ``compare.Tolerance``) as the target's accuracy record for ``test`` of
+    ``case_id`` narrows it, if one decides that check: "elementwise" drops the scale-error check."""
+    own = _records_of(target)[1].get(case_id.split("(", 1)[0], ())
+    record = first_applying(own, test, case_id)
+    if record is not None and record.accuracy == "elementwise":
+        return dataclasses.replace(tolerance, systematic=None)
+    return tolerance
 
 
 def for_function(name, directory=DIRECTORY):

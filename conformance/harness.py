@@ -8,7 +8,6 @@ target's ``ADAPTER``) and its ``ARGUMENTS`` table, so there is one forward check
 backward check and one error check, with the same messages for every target.
 """
 
-import dataclasses
 import math
 import shlex
 import traceback
@@ -400,13 +399,10 @@ def read_gradients(adapter, call, grads, names, dtype, problems):
 
 
 def tolerance(case, dtype, target=None, check="forward"):
-    """The spec's tolerance for ``dtype`` (None: the policy's), narrowed by the target's accuracy
-    record for this check of the case, if one decides it (``divergences.accuracy``)."""
-    tolerance = case.spec.tolerance(dtype)
-    if target is not None and hasattr(target, "module") and \
-            divergences.accuracy(target, check, case.id) == "elementwise":
-        tolerance = dataclasses.replace(tolerance or TOLERANCES[dtype], systematic=None)
-    return tolerance
+    """The spec's tolerance for ``dtype`` (the policy's where it has none), narrowed by the target's
+    accuracy record for this check of the case (``divergences.narrowed``)."""
+    spec_tolerance = case.spec.tolerance(dtype) or TOLERANCES[dtype]
+    return spec_tolerance if target is None else divergences.narrowed(spec_tolerance, target, check, case.id)
 
 
 def compare_gradients(case, call, actual, expected, problems, target=None):

@@ -342,19 +342,17 @@ _TARGET = pytest.StashKey()
 
 def _params(metafunc, items, check):
     """``pytest.param`` for each selected item (case or error instance), with its known-divergence xfail."""
-    from .divergences import first_applying
+    from .divergences import by_function, deciding
 
     selection = _Selection(metafunc)
     known = _divergences(metafunc.config)
-    by_function = {}  # each item looks only at its own function's records
-    for entry in known["entries"]:
-        by_function.setdefault(entry.function, []).append(entry)
+    own = by_function(known["entries"])  # each item looks only at its own function's records
     params = []
     for item in items:
         if selection.functions is not None and item.function not in selection.functions:
             continue
-        applicable = [d for d in by_function.get(item.function, ()) if d.applies(check, item.id)]
-        decides = first_applying(applicable, check, item.id)  # an accuracy record is judged in the check
+        applicable = [d for d in own.get(item.function, ()) if d.applies(check, item.id)]
+        decides = deciding(applicable)  # an accuracy record is judged in the check itself
         marks = [pytest.mark.xfail(strict=decides.strict, reason=decides.explanation)] \
             if decides is not None and decides.kind == "grid" else []
         if getattr(item, "regime", ""):

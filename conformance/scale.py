@@ -28,7 +28,6 @@ Shapes per device: ``cpu`` is what fits this project's 24 GiB machine (peak unde
 (``--conformance-profile scale-smoke``) tiny shapes through the same code, for CI.
 """
 
-import dataclasses
 import math
 import os
 import zlib
@@ -410,9 +409,7 @@ class _Threads:
 def _compare(actual, expected, case, target, check, what="output"):
     """The tolerance policy's comparison, grown for an input of the case's ``n`` elements (narrowed
     by the target's accuracy record for the ``check``, forward or backward, as in the grid)."""
-    tolerance = None
-    if divergences.accuracy(target, check, case.id) == "elementwise":
-        tolerance = dataclasses.replace(TOLERANCES[case.dtype], systematic=None)
+    tolerance = divergences.narrowed(TOLERANCES[case.dtype], target, check, case.id)
     return compare(actual, expected, case.dtype, tolerance, what=what, terms=case.elements())
 
 
