@@ -85,6 +85,7 @@ class Isolated:
         self.log = tempfile.NamedTemporaryFile(prefix="conformance-worker-", suffix=".log", delete=False)
         self.log.close()
         self.starts = 0
+        self.loading = False  # launched, and not yet heard from
         self.timeouts = {}  # function -> cases that timed out
         self.upcoming, self.position = [], {}  # the run's (check, item) in order; key -> index
         self.sent = collections.deque()  # (key, check, item) sent and not answered, in order
@@ -96,7 +97,11 @@ class Isolated:
         self.upcoming = list(checks)
         self.position = {_key(check, item): i for i, (check, item) in enumerate(self.upcoming)}
 
-    def _start(self):
+    def launch(self):
+        """Start the worker without waiting for it: it imports torch and loads the target while pytest
+        collects. :meth:`run` waits for it when the first check needs it."""
+        if self.process is not None:
+            return
         context = multiprocessing.get_context("spawn")  # fork would copy torch's thread pools mid-use
         self.connection, child = context.Pipe()
         self.process = context.Process(target=_serve, args=(child, self.target_spec, self.base, self.log.name),
@@ -104,6 +109,13 @@ class Isolated:
         self.process.start()
         child.close()
         self.starts += 1
+        self.loading = True
+
+    def _start(self):
+        if self.process is not None and not self.loading:  # a worker that died: reap it, start another
+            self._reap()
+        self.launch()
+        self.loading = False
         if not self.connection.poll(START_TIMEOUT):
             self.stop()
             raise RuntimeError(f"the worker holding the target did not start within {START_TIMEOUT:.0f} s")
@@ -120,7 +132,7 @@ class Isolated:
                                     SimpleNamespace(name=adapter[0], dtype_names=adapter[1]))
 
     def _send(self, check, item):
-        if self.process is None or not self.process.is_alive():
+        if self.process is None or self.loading or not self.process.is_alive():
             self._start()
         if not self.sent:
             self.started = time.monotonic()
@@ -194,6 +206,7 @@ class Isolated:
         return code
 
     def stop(self):
+        self.loading = False
         if self.process is not None:
             if self.process.is_alive():
                 self.process.kill()

@@ -252,6 +252,7 @@ def test_load_module_from_file_and_name(tmp_path):
     assert load_module("torch.nn.functional") is F
 
 
+@pytest.mark.slow  # runs the suite in a subprocess
 def test_target_option_end_to_end():
     """``pytest --target FILE`` runs the cases against the file and reports the planted fault."""
     planted = os.path.join(ROOT, "tests", "ports", "softmax_wrong_dim.py")

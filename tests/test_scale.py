@@ -3,8 +3,6 @@ torch passes it at the smoke shapes, the profile collects only its own tests, an
 a long reduction shows fails the scale profile and nothing else."""
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -52,9 +50,15 @@ def test_torch_passes_the_smoke_profile(check):
 
 
 def _collect(*options):
-    result = subprocess.run([sys.executable, "-m", "pytest", "--pyargs", "conformance", "--collect-only", "-q",
-                             "-p", "no:cacheprovider", *options], capture_output=True, text=True, cwd=PORTS)
-    return [line for line in result.stdout.splitlines() if "::" in line]
+    class Collected:
+        def pytest_collection_finish(self, session):
+            self.ids = [item.nodeid for item in session.items]
+
+    collected = Collected()
+    code = pytest.main(["--pyargs", "conformance", "--collect-only", "-q", "-p", "no:cacheprovider", *options],
+                       plugins=[collected])
+    assert code == 0
+    return collected.ids
 
 
 def test_the_profile_collects_only_its_own_tests():

@@ -12,6 +12,8 @@ import time
 import pytest
 import torch
 
+pytestmark = pytest.mark.slow  # each test runs python -m conformance in a subprocess
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 MISBEHAVING = os.path.join(HERE, "ports", "misbehaving.py")
 PLANTED = {  # function -> (status it must show, what its message must say)
@@ -54,7 +56,6 @@ def _failures(report, function):
     return [f for c in report["cells"] if c["function"] == function for f in c["failures"]]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("function", PLANTED)
 def test_a_planted_misbehaviour_fails_its_own_cases_with_its_status(serial, function):
     result, report = serial
@@ -66,7 +67,6 @@ def test_a_planted_misbehaviour_fails_its_own_cases_with_its_status(serial, func
     assert all(f["call"] and f["rerun"] and f["rerun"].startswith("pytest --pyargs") for f in failures)
 
 
-@pytest.mark.slow
 def test_the_innocent_pass_and_the_run_goes_on(serial):
     result, report = serial
     assert result.returncode == 1, result.stdout + result.stderr
@@ -83,14 +83,12 @@ def test_the_innocent_pass_and_the_run_goes_on(serial):
     assert pytest_counts["failed"] == totals["failed"] + totals["timeout"] + totals["crashed"] + totals["error"]
 
 
-@pytest.mark.slow
 def test_a_crash_quotes_where_the_worker_died(serial):
     _, report = serial
     crash = next(f for f in _failures(report, "smooth_l1_loss") if f["status"] == "crashed")
     assert "last output of the worker:" in crash["message"] and "misbehaving.py" in crash["message"]
 
 
-@pytest.mark.slow
 def test_workers_give_the_same_report(serial, tmp_path_factory):
     result, report = _misbehaving_run(tmp_path_factory, 2)
     assert result.returncode == 1, result.stdout + result.stderr
