@@ -29,7 +29,6 @@ Examples::
     python -m conformance matrix --dtype float32              # every target, one process each: docs/compat/
 """
 
-import argparse
 import os
 import signal
 import sys
@@ -37,6 +36,7 @@ import time
 
 import pytest
 
+from . import options
 from . import report as reporting
 
 TESTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "test_conformance.py")
@@ -70,58 +70,15 @@ def run(argv):
         # Started with SIGINT ignored (a shell's background job inherits that): a SIGINT sent on
         # purpose (``kill -INT``, the matrix's budget) still interrupts the run and writes the partial report.
         signal.signal(signal.SIGINT, signal.default_int_handler)
-    parser = argparse.ArgumentParser(prog="python -m conformance", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--target", default=os.environ.get("CONFORMANCE_TARGET", "torch.nn.functional"),
-                        help="module name or .py file under test (default torch.nn.functional)")
-    parser.add_argument("--device", default=os.environ.get("CONFORMANCE_DEVICE", "cpu"),
-                        help="comma-separated devices torch names (cpu, cuda, cuda:1, xpu, mps, ...) or all")
-    parser.add_argument("--dtype", default=os.environ.get("CONFORMANCE_DTYPE", "all"),
-                        help="comma-separated dtypes (float64,float32,float16,bfloat16) or 'all'")
-    parser.add_argument("--function", default=os.environ.get("CONFORMANCE_FUNCTION"),
-                        help="check only these functions, by exact name: NAME[,NAME...]")
-    parser.add_argument("--case-timeout", type=float, default=os.environ.get("CONFORMANCE_CASE_TIMEOUT") or None,
-                        metavar="SECONDS", help="time limit of one check (default 60: room for a JIT's first "
-                                                "compile; 1800 with --profile scale); a target that takes longer "
-                                                "fails that case")
-    parser.add_argument("--profile", choices=("default", "scale", "scale-smoke"),
-                        default=os.environ.get("CONFORMANCE_PROFILE", "default"),
-                        help="default: the case grid; scale: production shapes instead (minutes, up to 16 GiB "
-                             "on the CPU); scale-smoke: the scale cases at tiny shapes")
-    parser.add_argument("--isolation", choices=("process", "none"), default="process",
-                        help="process (default): the target runs in a worker process, so a hang or a crash fails "
-                             "one case and the run goes on; none: in this process (for a debugger)")
-    parser.add_argument("-k", dest="keyword", help="select cases, as pytest -k: substrings of test names "
-                                                   "(-k cross_entropy also selects binary_cross_entropy)")
-    parser.add_argument("-n", dest="workers", help="pytest-xdist workers (e.g. 2 or auto)")
-    parser.add_argument("--report-dir", default="reports",
-                        help="where to write conformance.json, .md and .html (default reports/)")
-    parser.add_argument("--baseline", metavar="FILE",
-                        help="an earlier conformance.json: the run fails only on checks that regressed from it")
-    parser.add_argument("--json", default=None,
-                        help="write the JSON report here instead of <report-dir>/conformance.json")
-    args, extra = parser.parse_known_args(argv)
-
-    pytest_args = [TESTS, "-q", "-p", "conformance.plugin", "-p", "conformance.report", "-p", "no:logging",
-                   # -p (not plugins=[...]) so that xdist workers load the report hooks too; the module is
-                   # already imported here, which makes pytest warn that it cannot rewrite its asserts.
-                   "-W", "ignore::pytest.PytestAssertRewriteWarning",
-                   "--no-header", f"--conformance-target={args.target}", f"--conformance-device={args.device}",
-                   f"--conformance-dtype={args.dtype}", "-o", "console_output_style=count"]
-    pytest_args += [f"--conformance-isolation={args.isolation}", f"--conformance-profile={args.profile}"]
-    if args.case_timeout is not None:
-        pytest_args.append(f"--conformance-case-timeout={args.case_timeout}")
-    if args.function:
-        pytest_args.append(f"--conformance-function={args.function}")
-    if args.keyword:
-        pytest_args += ["-k", args.keyword]
-    if args.workers:
-        pytest_args += ["-n", args.workers]
     try:
+        args, extra, values = parse_run(argv)
         reporting.check_writable(args.report_dir, args.json)
-        base = _load_baseline(args.baseline) if args.baseline else None
-    except (OSError, ValueError) as exc:  # before the run, not after it
-        print(f"ERROR: {exc}", file=sys.stderr)
-        return int(pytest.ExitCode.USAGE_ERROR)
+    except options.UsageError as exc:  # before the run, not after it
+        return options.usage_error(exc)
+    except OSError as exc:
+        return options.usage_error(f"--report-dir {args.report_dir!r}{' / --json' if args.json else ''}: {exc}")
+    base = values.pop("baseline")
+    pytest_args = pytest_arguments(args)
     summary = Summary(args.target)
     started_wall, started = time.time(), time.perf_counter()
     code = pytest.main(pytest_args + ["--tb=line", "-rN"] + extra, plugins=[summary])
@@ -147,17 +104,52 @@ def run(argv):
     return report["verdict"]["exit_code"]
 
 
-def _load_baseline(path):
-    import json
+def pytest_arguments(args):
+    """The pytest command line of a run (without pytest's own arguments passed through)."""
+    arguments = [TESTS, "-q", "-p", "conformance.plugin", "-p", "conformance.report", "-p", "no:logging",
+                 # -p (not plugins=[...]) so that xdist workers load the report hooks too; the module is
+                 # already imported here, which makes pytest warn that it cannot rewrite its asserts.
+                 "-W", "ignore::pytest.PytestAssertRewriteWarning", "--no-header", "-o", "console_output_style=count"]
+    # Every suite option is handed on as given or as its environment variable says (conformance/options.py).
+    arguments += [f"--conformance-{o.name}={getattr(args, o.attribute)}" for o in options.SUITE
+                  if getattr(args, o.attribute) is not None]
+    if args.keyword:
+        arguments += ["-k", args.keyword]
+    if args.workers:
+        arguments += ["-n", args.workers]
+    return arguments
 
+
+def parse_run(argv):
+    """``(args, pytest's own arguments, checked values)`` of a run's command line; a
+    :class:`conformance.options.UsageError` for a bad value (argparse's own errors exit 4)."""
+    parser = options.Parser(prog="python -m conformance", description=__doc__.split("\n\n")[0])
+    options.add_suite_options(parser)
+    parser.add_argument("-k", dest="keyword", help="select cases, as pytest -k: substrings of test names "
+                                                   "(-k cross_entropy also selects binary_cross_entropy)")
+    parser.add_argument("-n", dest="workers", help="pytest-xdist workers: a count (0: none) or auto")
+    parser.add_argument("--report-dir", default="reports",
+                        help="where to write conformance.json, .md and .html (default reports/; created if missing)")
+    parser.add_argument("--baseline", metavar="FILE",
+                        help="an earlier conformance.json: the run fails only on checks that regressed from it")
+    parser.add_argument("--json", default=None,
+                        help="write the JSON report here instead of <report-dir>/conformance.json")
+    args, extra = parser.parse_known_args(argv)
+    values = options.checked(args)
+    if args.workers is not None:
+        options.parse("-n", args.workers, options.workers)
+    values["baseline"] = None if args.baseline is None else options.parse("--baseline", args.baseline, _baseline)
+    return args, extra, values
+
+
+def _baseline(path):
+    """An earlier report, with a status for each of its checks."""
     from . import baseline
 
-    try:
-        with open(path, encoding="utf-8") as f:
-            report = json.load(f)
-        baseline.statuses(report)
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"--baseline {path}: {exc}") from None
+    report = options.json_file(path)
+    if not isinstance(report, dict):
+        raise ValueError("not a conformance report (a JSON object)")
+    baseline.statuses(report)
     return report
 
 

@@ -32,56 +32,20 @@ import warnings
 
 import pytest
 
-from .dtypes import FLOAT_DTYPES
+from . import options
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_TARGET = "torch.nn.functional"
-ALL_DEVICES = ("cpu", "cuda")  # --device all
 TESTS = {"test_forward": "forward", "test_backward": "backward", "test_error": "error",
          "test_scale_forward": "scale_forward", "test_scale_backward": "scale_backward"}
 SCALE_TESTS = ("test_scale_forward", "test_scale_backward")
-CASE_TIMEOUT = {"default": 60.0, "scale": 1800.0, "scale-smoke": 60.0}  # seconds, when not given
-PROFILES = ("quick", "thorough")  # Hypothesis profiles registered by conformance.properties
-
-# (short form, argparse keywords); the namespaced form is --conformance-<short form>.
-OPTIONS = (
-    ("--target", dict(dest="conformance_target", metavar="MODULE_OR_FILE",
-                      default=os.environ.get("CONFORMANCE_TARGET", DEFAULT_TARGET),
-                      help="module name or .py file implementing torch.nn.functional's losses (default: "
-                           "torch.nn.functional; env CONFORMANCE_TARGET). Write a path as --target=PATH.")),
-    ("--device", dict(dest="conformance_device", metavar="DEVICES", default=os.environ.get("CONFORMANCE_DEVICE", "cpu"),
-                      help="comma-separated devices to run the cases on, any that torch names (cpu, cuda, cuda:1, "
-                           "xpu, mps, a privateuse1 backend), or all (cpu and cuda); default cpu; one that is not "
-                           "available skips with the reason; env CONFORMANCE_DEVICE")),
-    ("--dtype", dict(dest="conformance_dtype", metavar="DTYPES", default=os.environ.get("CONFORMANCE_DTYPE", "all"),
-                     help="comma-separated dtypes (float64,float32,float16,bfloat16) or 'all'; "
-                          "env CONFORMANCE_DTYPE")),
-    ("--case-timeout", dict(dest="conformance_case_timeout", type=float, metavar="SECONDS",
-                            default=os.environ.get("CONFORMANCE_CASE_TIMEOUT") or None,
-                            help="time limit of one check; a target that takes longer is killed and the case "
-                                 "ends as timeout (default 60, room for a JIT's first compile; 1800 in the scale "
-                                 "profile; env CONFORMANCE_CASE_TIMEOUT)")),
-    ("--profile", dict(dest="conformance_profile", choices=tuple(CASE_TIMEOUT),
-                       default=os.environ.get("CONFORMANCE_PROFILE", "default"),
-                       help="default: the case grid (small shapes, every option); scale: production shapes "
-                            "instead (an LLM vocabulary, 2**27 elements, T = 1000; minutes and up to 16 GiB on "
-                            "the CPU, more on a GPU); scale-smoke: the scale cases at tiny shapes; env "
-                            "CONFORMANCE_PROFILE")),
-    ("--isolation", dict(dest="conformance_isolation", choices=("process", "none"),
-                         default=os.environ.get("CONFORMANCE_ISOLATION", "process"),
-                         help="process (default): the target runs in a worker process, so a hang or a crash "
-                              "fails one case and the run goes on; none: in the test process (for a debugger)")),
-    ("--function", dict(dest="conformance_function", metavar="NAME[,NAME...]",
-                        default=os.environ.get("CONFORMANCE_FUNCTION") or None,
-                        help="check only these functions, by exact name (-k matches substrings: -k "
-                             "cross_entropy also selects binary_cross_entropy); env CONFORMANCE_FUNCTION")),
-)
+HYPOTHESIS_PROFILES = ("quick", "thorough")  # registered by conformance.properties
 
 
 def pytest_addoption(parser, pluginmanager):
     group = parser.getgroup("conformance", "torch-loss-conformance")
-    for short, keywords in OPTIONS:
-        group.addoption("--conformance-" + short[2:], **keywords)
+    for o in options.SUITE:
+        group.addoption("--conformance-" + o.name, dest=o.dest, default=o.initial(), metavar=o.metavar,
+                        help=options.help_text(o))
     # Generate every case and leave selection to pytest alone: what the tests of lazy selection compare with.
     group.addoption("--conformance-collect-all", action="store_true", help=argparse.SUPPRESS)
     if _loaded_by_conftest(pluginmanager):
@@ -113,20 +77,24 @@ def _taken(parser):
 def _add_short_forms(parser):
     taken = _taken(parser)
     group = parser.getgroup("conformance")
-    for short, keywords in OPTIONS:
-        if short not in taken:
-            group.addoption(short, **{**keywords, "help": f"same as --conformance-{short[2:]}"})
+    for o in options.SUITE:
+        if o.flag not in taken:
+            group.addoption(o.flag, dest=o.dest, default=o.initial(), metavar=o.metavar,
+                            help=f"same as --conformance-{o.name}")
 
 
 def option(config, name):
-    """The value of ``--conformance-<name>`` (or of its short form)."""
-    return config.getoption("conformance_" + name)
+    """The value of ``--conformance-<name>`` (or of its short form), checked (see conformance/options.py)."""
+    try:
+        return options.BY_NAME[name.replace("_", "-")].parse(config.getoption("conformance_" + name))
+    except options.UsageError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def case_timeout(config):
     """Seconds one check may take: as given, else the profile's default."""
     given = option(config, "case_timeout")
-    return float(given) if given is not None else CASE_TIMEOUT[profile(config)]
+    return given if given is not None else options.CASE_TIMEOUT[profile(config)]
 
 
 def profile(config):
@@ -141,15 +109,39 @@ def pytest_configure(config):
     _check_target_spelling(config)
     config.addinivalue_line("markers", "size_regime: a size-regime case of the conformance grid "
                                        "(conformance/sizes.py): large shapes where kernels take another path")
-    # A bad value is a usage error before collection.
-    selected_dtypes(config), selected_functions(config), selected_devices(config)
-    if getattr(config.option, "hypothesis_profile", None) in PROFILES:
+    for o in options.SUITE:  # a bad value is a usage error before collection
+        option(config, o.dest[len("conformance_"):])
+    if getattr(config.option, "hypothesis_profile", None) in HYPOTHESIS_PROFILES:
         import conformance.properties  # noqa: F401  (registers the profiles Hypothesis is asked to load)
     if _runs_only_the_suite(config):
+        _launch_worker(config)
         # The logging plugin attaches a handler to each of torch's ~40 loggers around every test
         # phase: with tens of thousands of tests that is a third of the run. Blocked by name, its
         # registration in its own pytest_configure does nothing.
         config.pluginmanager.set_blocked("logging-plugin")
+
+
+EARLY_WORKER = pytest.StashKey()
+
+
+def _launch_worker(config):
+    """A run of the suite alone that will run checks here starts its worker now, so that the
+    worker's imports overlap this process's collection (seconds of every short run)."""
+    xdist_controller = (getattr(config.option, "numprocesses", None) or getattr(config.option, "dist", "no") != "no") \
+        and not hasattr(config, "workerinput")
+    if config.option.collectonly or xdist_controller or option(config, "isolation") == "none":
+        return
+    from .isolation import Isolated
+
+    runner = Isolated(option(config, "target"), str(config.invocation_params.dir), case_timeout(config))
+    runner.launch()
+    config.stash[EARLY_WORKER] = runner
+
+
+def pytest_unconfigure(config):
+    runner = config.stash.get(EARLY_WORKER, None)
+    if runner is not None:  # launched and never used: no check ran
+        runner.close()
 
 
 def _runs_only_the_suite(config):
@@ -213,48 +205,20 @@ def _check_target_spelling(config):
 
 
 def selected_dtypes(config):
-    value = option(config, "dtype")
-    if value == "all":
-        return FLOAT_DTYPES
-    dtypes = tuple(d.strip() for d in value.split(","))
-    unknown = set(dtypes) - set(FLOAT_DTYPES)
-    if unknown:
-        raise pytest.UsageError(f"--dtype: unknown {sorted(unknown)}; choose from {', '.join(FLOAT_DTYPES)}")
-    return dtypes
+    return option(config, "dtype")
 
 
 def selected_devices(config):
-    value = option(config, "device")
-    if value == "all":
-        return ALL_DEVICES
-    devices = tuple(dict.fromkeys(d.strip() for d in value.split(",") if d.strip()))
-    if devices == ("cpu",):
-        return devices
-    import torch
-
-    for device in devices:
-        try:
-            torch.device(device)
-        except (RuntimeError, ValueError) as exc:
-            raise pytest.UsageError(f"--device: {device!r} is not a device torch knows ({exc})") from None
-    return devices
+    return option(config, "device")
 
 
 def selected_functions(config):
     """The ``--function`` names (exact), or None for all."""
-    value = option(config, "function")
-    if not value:
-        return None
-    from .registry import select_functions
-
-    try:
-        return select_functions(value)
-    except ValueError as exc:
-        raise pytest.UsageError(f"--function: {exc}") from None
+    return option(config, "function")
 
 
 def is_torch_functional(config):
-    return option(config, "target") == DEFAULT_TARGET
+    return option(config, "target") == options.DEFAULT_TARGET
 
 
 def _ours(node):
@@ -452,7 +416,8 @@ def _warn_stale_divergences(config):
     if not known or not known.get("entries"):
         return
     markexpr = (config.getoption("markexpr") or "").strip()
-    restricted = (profile(config) != "default" or option(config, "dtype") != "all" or config.getoption("keyword")
+    restricted = (profile(config) != "default" or config.getoption("conformance_dtype") != "all"
+                  or config.getoption("keyword")
                   or markexpr not in ("", "not slow")  # the checkout's default leaves out only its own slow tests
                   or option(config, "function") or any("::" in str(arg) for arg in config.args))
     if restricted:
@@ -509,7 +474,11 @@ def checker(request, target):
     if option(config, "isolation") == "none":
         runner = InProcess(target)
     else:
-        runner = Isolated(option(config, "target"), str(config.invocation_params.dir), case_timeout(config))
+        runner = config.stash.get(EARLY_WORKER, None)
+        if runner is None:
+            runner = Isolated(option(config, "target"), str(config.invocation_params.dir), case_timeout(config))
+        else:
+            del config.stash[EARLY_WORKER]
         if not hasattr(config, "workerinput"):  # an xdist worker learns its tests one at a time
             runner.expect(_checks_in_order(request.session.items))
     yield runner
