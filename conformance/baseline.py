@@ -10,10 +10,9 @@ expected, and fixed checks are reported so the baseline can be renewed. An upgra
 framework, of torch or of this suite shows as the same diff.
 """
 
-import argparse
-import json
 import sys
 
+from . import options
 from .report import FAILURES, STATUSES
 
 
@@ -79,19 +78,21 @@ def render(changes, limit=50):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m conformance diff",
+    parser = options.Parser(prog="python -m conformance diff",
                                      description="Which checks changed status between two reports.")
     parser.add_argument("old", help="the earlier conformance.json")
     parser.add_argument("new", help="the later conformance.json")
-    parser.add_argument("--limit", type=int, default=50, help="changes shown per kind (default 50)")
+    parser.add_argument("--limit", type=options.argument(options.number(int, minimum=0)), default=50,
+                        help="changes shown per kind (default 50)")
     args = parser.parse_args(argv)
     reports = []
     for path in (args.old, args.new):
         try:
-            with open(path, encoding="utf-8") as f:
-                reports.append(json.load(f))
+            reports.append(options.json_file(path))
+            if not isinstance(reports[-1], dict):
+                raise ValueError("not a conformance report (a JSON object)")
             statuses(reports[-1])
-        except (OSError, ValueError) as exc:
+        except ValueError as exc:
             parser.error(f"{path}: {exc}")
     changes = diff(*reports)
     print(render(changes, args.limit))

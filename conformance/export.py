@@ -30,7 +30,6 @@ The export is generated, never committed. The format is documented in docs/porti
 its recorded shape and dtype.
 """
 
-import argparse
 import difflib
 import hashlib
 import io
@@ -47,7 +46,7 @@ import numpy as np
 
 import reference
 
-from . import domains
+from . import domains, options, publish
 from .cases import all_cases
 from .compare import TOLERANCES, budget_growth
 from .dtypes import FLOAT_DTYPES, FORMATS
@@ -188,7 +187,7 @@ class _Arrays:
 
     def write(self, directory):
         path = os.path.join(directory, self.filename)
-        with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        with publish.replacing(path, binary=True) as f, zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as zf:
             for key, array in self.members.items():
                 buffer = io.BytesIO()
                 np.lib.format.write_array(buffer, array, allow_pickle=False)
@@ -287,8 +286,7 @@ def _write_manifest(path, manifest):
     for key in ("cases", "errors"):
         lines = ",\n".join("  " + json.dumps(e, separators=(",", ":"), allow_nan=False) for e in manifest[key])
         text += f',\n "{key}": [\n{lines}\n ]'
-    with open(path, "w") as f:
-        f.write(text + "\n}\n")
+    publish.write_text(path, text + "\n}\n")
 
 
 def export(out, dtypes=DTYPES, max_elements=MAX_ELEMENTS, functions=None, per_function=PER_FUNCTION):
@@ -334,20 +332,19 @@ def export(out, dtypes=DTYPES, max_elements=MAX_ELEMENTS, functions=None, per_fu
     path = os.path.join(out, "manifest.json")
     _write_manifest(path, manifest)
     sums = {"manifest.json": _sha256(path), **{n: v["sha256"] for n, v in files.items()}}
-    with open(os.path.join(out, "SHA256SUMS"), "w") as f:
-        f.writelines(f"{digest}  {name}\n" for name, digest in sums.items())
+    publish.write_text(os.path.join(out, "SHA256SUMS"), "".join(f"{d}  {name}\n" for name, d in sums.items()))
     return manifest
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m conformance export", description=__doc__.split("\n\n")[0])
+    parser = options.Parser(prog="python -m conformance export", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", metavar="DIR", default=os.path.join("reports", "golden"),
                         help="directory to write (default reports/golden, which git ignores)")
     parser.add_argument("--dtype", default=",".join(DTYPES),
                         help=f"comma-separated case dtypes, of {', '.join(DTYPES)} (default both)")
-    parser.add_argument("--max-elements", type=int, default=MAX_ELEMENTS,
+    parser.add_argument("--max-elements", type=options.argument(options.number(int, minimum=1)), default=MAX_ELEMENTS,
                         help=f"leave out cases whose arrays hold more numbers than this (default {MAX_ELEMENTS})")
-    parser.add_argument("--per-function", type=int, default=PER_FUNCTION,
+    parser.add_argument("--per-function", type=options.argument(options.number(int, minimum=1)), default=PER_FUNCTION,
                         help=f"at most this many cases per function beyond full coverage (default {PER_FUNCTION})")
     parser.add_argument("--function", metavar="NAME[,NAME...]",
                         help="exact registry names, comma-separated (default: all)")
@@ -526,7 +523,7 @@ def verify(directory):
 def verify_main(argv=None):
     """``python -m conformance verify DIR``: 0 and a one-line summary if the export is intact,
     else 1 and one line per problem."""
-    parser = argparse.ArgumentParser(prog="python -m conformance verify",
+    parser = options.Parser(prog="python -m conformance verify",
                                      description="Check a golden-vector export against its SHA256SUMS and "
                                                  "manifest.json before trusting it.")
     parser.add_argument("directory", metavar="DIR", help="the export's directory (with manifest.json)")

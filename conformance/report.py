@@ -149,6 +149,8 @@ from datetime import datetime, timezone
 
 import pytest
 
+from . import publish
+
 SCHEMA = 3
 CHECKS = ("forward", "backward", "error")
 STATUSES = ("passed", "failed", "timeout", "crashed", "error", "skipped", "xfailed", "xpassed")
@@ -837,9 +839,7 @@ def write(report, directory, json_path=None):
     json_name = os.path.basename(paths["json"])
     renderers = {"json": to_json, "md": lambda r: to_markdown(r, json_name), "html": lambda r: to_html(r, json_name)}
     for kind, path in paths.items():
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(renderers[kind](report))
+        publish.write_text(path, renderers[kind](report))
     return paths
 
 

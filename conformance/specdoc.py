@@ -16,7 +16,6 @@ measured by ``--measure``), and the known torch divergences. Formulas are LaTeX 
 GitHub renders and which read as plain text anywhere else.
 """
 
-import argparse
 import difflib
 import inspect
 import os
@@ -28,7 +27,7 @@ import numpy as np
 
 import reference
 
-from . import divergences
+from . import divergences, options, publish
 from .cases import conformance_grid, generate
 from .compare import TOLERANCES, budget_growth
 from .harness import ErrorInstance
@@ -234,9 +233,7 @@ def measure(path=ACCURACY):
             cell = worst.setdefault(case.function, {}).setdefault(case.dtype, {}).setdefault(check, [0.0, 0.0])
             cell[0], cell[1] = max(cell[0], outcome.used), max(cell[1], outcome.max_rel)
     data = {"torch": torch.__version__.split("+")[0], "device": "cpu", "worst": worst}
-    with open(path, "w") as f:
-        json.dump(data, f, indent=1, sort_keys=True)
-        f.write("\n")
+    publish.write_text(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
 def _accuracy(name):
@@ -330,7 +327,7 @@ Every edge case and invalid input below names the test that verifies it; run one
   with respect to each floating-point argument torch differentiates.
 * Shapes use torch's notation: `N` the batch, `C` the classes, `d_1, ..., d_K` extra
   dimensions.
-* The default tolerance policy is in the README ("Tolerance policy") and
+* The default tolerance policy is in docs/tolerance.md and
   `conformance/compare.py`; per-function budgets are listed below.
 
 ## Contents
@@ -371,7 +368,7 @@ def stale(written, generated):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m conformance.specdoc")
+    parser = options.Parser(prog="python -m conformance.specdoc")
     parser.add_argument("--check", action="store_true",
                         help="exit 1 if SPEC.md differs from the generated text (numbers: beyond the float64 budget)")
     parser.add_argument("--measure", action="store_true",
@@ -387,8 +384,7 @@ def main(argv=None):
         if diff:
             print("SPEC.md is stale: run python -m conformance.specdoc\n" + "".join(diff), file=sys.stderr)
         return int(bool(diff))
-    with open(PATH, "w") as f:
-        f.write(text)
+    publish.write_text(PATH, text)
     print(f"wrote {PATH}")
     return 0
 

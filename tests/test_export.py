@@ -183,25 +183,25 @@ def test_export_is_deterministic(tmp_path):
     assert (a / "SHA256SUMS").read_text() == (b / "SHA256SUMS").read_text()
 
 
-# --- usage errors: exit 2, argparse's message, nothing written ------------------------------
+# --- usage errors: exit 4, one line, nothing written ------------------------------
 
 
 def usage_error(capsys, out, *argv):
     """The message of ``export --out out *argv``, which must be a usage error that writes nothing."""
     with pytest.raises(SystemExit) as info:
         export.main(["--out", str(out), *argv])
-    assert info.value.code == 2
+    assert info.value.code == 4
     assert not os.path.exists(out)
     err = capsys.readouterr().err
-    assert err.startswith("usage: python -m conformance export")
-    return err.splitlines()[-1]
+    assert len(err.strip().splitlines()) == 1, err
+    return err.strip()
 
 
 @pytest.mark.parametrize(("argv", "fragments"), [
     (["-k", "soft_margin_los"], ["argument -k: unknown function 'soft_margin_los' (did you mean soft_margin_loss?)"]),
     (["--function", "mse_loss", "-k", "nll_loss"], ["argument -k: none of nll_loss is in --function mse_loss"]),
     (["--function", ","], ["argument --function: ',' names no function"]),
-    (["--function", "mse_loss", "--max-elements", "-1"], ["no float64 or float32 case", "nothing to export"]),
+    (["--function", "mse_loss", "--max-elements", "-1"], ["argument --max-elements: '-1': must be at least 1"]),
     (["--dtype", "bogus"], ["argument --dtype: unknown dtype 'bogus'", "float64, float32, float16, bfloat16",
                             "exportable: float64, float32"]),
     (["--dtype", "float32,bfloat16"], ["bfloat16 cannot be exported: NumPy's .npy format has no bfloat16",
@@ -365,7 +365,7 @@ def test_verify_reports_every_problem_not_just_the_first(copy, capsys):
 def test_verify_of_a_missing_directory_is_a_usage_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         export.verify_main([str(tmp_path / "nowhere")])
-    assert info.value.code == 2
+    assert info.value.code == 4
     err = capsys.readouterr().err
-    assert err.startswith("usage: python -m conformance verify")
+    assert err.startswith("python -m conformance verify: error:") and len(err.strip().splitlines()) == 1
     assert err.splitlines()[-1].endswith(f"argument DIR: {tmp_path / 'nowhere'} is not a directory")
