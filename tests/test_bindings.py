@@ -1,19 +1,26 @@
 """Framework bindings (conformance/bindings/): each installed framework passes a few cases of a
 mapped function through the suite's own checks, and a fault planted in its argument mapping
 (the class axis not moved, mean and sum swapped) is caught. A framework that is not installed
-skips with the reason. The shared table machinery (skips, the one reduction, the docs' tables)
-is checked without any framework."""
+skips with the reason. The shared table machinery (skips, the one reduction, the docs' tables,
+the discovery of the bindings, each shipped table's completeness) is checked without any framework."""
 
+import ast
 import dataclasses
 import importlib
 import importlib.util
 import os
 import types
 
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
 import numpy as np
 import pytest
 
-from conformance.bindings import FRAMEWORKS, render
+from conformance.adapters import NumpyAdapter
+from conformance.bindings import bindings, declared, render
 from conformance.bindings._shared import PLAIN, Unmapped, bind, padded_targets, reduce, table
 from conformance.cases import find
 from conformance.harness import run_check
@@ -22,7 +29,8 @@ from conformance.targets import ArrayTarget, load
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOC = os.path.join(ROOT, "docs", "compat", "bindings.md")
-REQUIRES = {"optax": ("optax", "jax"), "keras": ("keras", "jax"), "tinygrad": ("tinygrad",), "mlx": ("mlx.core",)}
+SHIPPED = {b.name: b for b in bindings()}  # found as the registry finds specs, installed or not
+FRAMEWORKS = list(SHIPPED)
 
 # Cases on which the framework agrees with torch, forward and backward.
 AGREES = {
@@ -61,9 +69,8 @@ PLANTED = {
 
 def _binding(framework):
     # find_spec, not importorskip: keras must first be imported by the binding, which picks its backend
-    for module in REQUIRES[framework]:
-        if importlib.util.find_spec(module.split(".")[0]) is None:
-            pytest.skip(f"{framework} is not installed (pip install 'torch-loss-conformance[{framework}]')")
+    if SHIPPED[framework].missing():
+        pytest.skip(f"{framework} is not installed (pip install 'torch-loss-conformance[{framework}]')")
     return importlib.import_module(f"conformance.bindings.{framework}")
 
 
@@ -137,13 +144,88 @@ def test_the_one_reduction_is_the_plain_sum_or_mean():
         assert np.isnan(reduce(np.zeros((0, 3)), "mean"))  # torch's mean of nothing
 
 
-def test_a_table_must_list_every_registry_function():
-    with pytest.raises(ValueError, match="missing"):
-        table({"mse_loss": Unmapped("none")})
-    rows = {name: Unmapped("none") for name in REGISTRY}
-    rows["mse_loss"] = bind("numpy.subtract", reduced=True)
-    arguments, functions = table(rows)
-    assert list(arguments) == ["mse_loss"] and functions["mse_loss"] is np.subtract
+def _numpy_binding(mapping):
+    """A binding module of NumPy functions, made as the shipped ones are (``table(MAPPING)``)."""
+    module = types.ModuleType("numpy_binding")
+    module.ADAPTER, module.MAPPING = NumpyAdapter(), mapping
+    module.ARGUMENTS, functions = table(mapping)
+    vars(module).update(functions)
+    return ArrayTarget(module, "numpy binding")
+
+
+def test_a_table_may_leave_functions_out_as_not_provided():
+    arguments, functions = table({"mse_loss": bind("numpy.subtract", reduced=True), "l1_loss": Unmapped("none")})
+    assert list(arguments) == ["mse_loss"] and functions == {"mse_loss": np.subtract}
+    target = _numpy_binding({"mse_loss": bind("numpy.subtract", reduced=True)})
+    assert not target.provides("l1_loss") and not target.provides("cross_entropy")
+    outcome = run_check("forward", find("l1_loss(float32, (4, 5))"), target)
+    assert outcome.status == "skipped" and outcome.message == "not provided by target"
+    assert "| `l1_loss` | none | | | not listed in the binding |" in render(target.module)
+
+
+def test_a_table_rejects_a_name_the_registry_lacks():
+    with pytest.raises(ValueError, match=r"registry does not have: \['mse_los'\]"):
+        table({"mse_los": bind("numpy.subtract", reduced=True)})
+
+
+def test_a_fixed_argument_that_a_torch_argument_maps_to_is_rejected():
+    """Binding.wrap is Signature.wrap: a ``fixed`` argument may not overwrite a mapped one."""
+    row = bind("numpy.subtract", rename={"input": "x1", "target": "x2"}, fixed={"x2": 0.0}, reduced=True)
+    wrapped = row.wrap(np.subtract, ["input", "target", "reduction"], 2)
+    with pytest.raises(ValueError, match="fixed sets 'x2', which a torch argument already maps to"):
+        wrapped(np.ones(3), np.full(3, 2.0), reduction="sum")
+    outcome = run_check("forward", find("mse_loss(float32, (4, 5))"), _numpy_binding({"mse_loss": row}))
+    assert outcome.status == "failed" and "raised ValueError" in outcome.message
+    assert "which a torch argument already maps to" in outcome.message
+    # what a binding keeps out of the call (a consumed argument, the reduction it applies) may be set by fixed
+    kept = bind("numpy.subtract", rename={"target": "y"}, fixed={"input": lambda v: 2 * v["input"]},
+                consumed=("input",), reduced=True)
+    wrapped = kept.wrap(lambda y, input: input - y, ["input", "target", "reduction"], 2)
+    assert wrapped(np.ones(3), np.full(3, 0.5), reduction="sum") == 4.5
+
+
+def _mapping_keys(framework):
+    """The keys of a binding's ``MAPPING = {...}``, read from its source (its framework need not be installed)."""
+    tree = ast.parse(SHIPPED[framework].source())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["MAPPING"]:
+            assert isinstance(node.value, ast.Dict), f"{framework}: MAPPING is a dict display"
+            assert all(isinstance(k, ast.Constant) for k in node.value.keys), f"{framework}: MAPPING's keys are strings"
+            return [k.value for k in node.value.keys]
+    raise AssertionError(f"{framework} defines no MAPPING = {{...}}")
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_shipped_binding_lists_every_registry_function_once(framework):
+    """table() takes a MAPPING that leaves a function out (not provided); a shipped one lists them all,
+    each once (a repeated key of a dict display would silently replace the first row)."""
+    keys = _mapping_keys(framework)
+    assert len(keys) == len(set(keys)), f"{framework}: repeated {sorted(k for k in keys if keys.count(k) > 1)}"
+    assert set(keys) == set(REGISTRY), f"{framework}: missing {sorted(set(REGISTRY) - set(keys))}, " \
+                                       f"unknown {sorted(set(keys) - set(REGISTRY))}"
+
+
+def test_bindings_are_found_with_their_own_requirements():
+    assert FRAMEWORKS == ["keras", "mlx", "optax", "tinygrad"]  # every public module of the package, by name
+    assert SHIPPED["optax"].requires == ("optax", "jax") and SHIPPED["keras"].requires == ("keras", "jax")
+    assert SHIPPED["mlx"].requires == ("mlx",) and SHIPPED["tinygrad"].module == "conformance.bindings.tinygrad"
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
+        extras = tomllib.load(f)["project"]["optional-dependencies"]
+    for binding in SHIPPED.values():
+        assert binding.summary and binding.name in extras  # pip install "torch-loss-conformance[<name>]"
+        assert {r.split("[")[0].split(">")[0] for r in extras[binding.name]} >= set(binding.requires)
+
+
+@pytest.mark.parametrize("source, words", [
+    ('SUMMARY = "x"\n', "must declare REQUIRES"),
+    ('REQUIRES = ("x",)\n', "must declare SUMMARY"),
+    ('REQUIRES = "x"\nSUMMARY = "x"\n', "must declare REQUIRES"),
+    ('REQUIRES = (name,)\nSUMMARY = "x"\n', "REQUIRES must be a literal"),
+])
+def test_a_binding_declares_its_requirements(source, words):
+    assert declared('REQUIRES = ("x", "y")\nSUMMARY = "s"\n') == {"REQUIRES": ("x", "y"), "SUMMARY": "s"}
+    with pytest.raises(ValueError, match=words):
+        declared(source)
 
 
 def test_ctc_targets_become_padded():

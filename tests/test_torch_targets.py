@@ -2,6 +2,7 @@
 a Dynamo fallback to eager fails the case instead of passing it, torch._refs runs and its failures
 keep their documented causes. Each compilation costs seconds on a CPU: a few cases only."""
 
+import os
 import types
 import warnings
 
@@ -12,7 +13,7 @@ from conformance import divergences
 from conformance.cases import find
 from conformance.harness import run_check
 from conformance.targets import TorchTarget, load
-from conformance.torch_targets import DIVERGENCES, CompiledFunction
+from conformance.torch_targets import DIVERGENCES, CompiledFunction, refs_failures
 from conformance.torch_targets.refs_failures import CAUSES
 
 COMPILED_CASES = ["mse_loss(float32, (4, 5))", "mse_loss(float32, (5,), reduction='sum')",
@@ -152,3 +153,46 @@ def test_refs_causes_are_distinct():
     failure = {"id": "nll_loss(float32, (0, 3), target=<uint8>)", "check": "forward", "message": "raised ..."}
     explaining = [c.key for c in CAUSES if c.explains(failure)]
     assert explaining[0] == "nll-empty"  # the first cause wins: the empty batch returns before the indexing
+
+
+def test_refs_causes_are_records_of_the_toml_file():
+    """The causes are data (refs_failures.toml), read in the file's order: the first that explains wins."""
+    assert os.path.dirname(refs_failures.FILE) == os.path.dirname(refs_failures.__file__)
+    assert refs_failures.load() == CAUSES
+    assert [c.key for c in CAUSES][:3] == ["inherited-xpass", "weight", "implicit-dim"]
+    for cause in CAUSES:
+        assert cause.summary and set(cause.checks) <= set(refs_failures.CHECKS)
+        assert bool(cause.reproducer) == (cause.kind == "genuine") and bool(cause.fix) == (cause.kind == "suite")
+    # the patterns keep their backslashes: \( is a parenthesis, \n a line break of "<case id>\n<message>"
+    xpass = {"id": "nll_loss(float32, (4, 3))", "check": "forward", "message": "[XPASS(strict)] known"}
+    assert [c.key for c in CAUSES if c.explains(xpass)] == ["inherited-xpass"]
+
+
+GOOD_CAUSE = """[[cause]]
+key = "k"
+kind = "suite"
+functions = ["mse_loss"]
+checks = ["forward"]
+pattern = 'weight'
+summary = "why"
+fix = "how"
+"""
+
+
+@pytest.mark.parametrize("record, words", [
+    (GOOD_CAUSE + 'link = "x"\n', "unknown ['link']"),
+    (GOOD_CAUSE.replace('summary = "why"\n', ""), "missing ['summary']"),
+    (GOOD_CAUSE.replace('fix = "how"\n', ""), "'suite', with a fix"),
+    (GOOD_CAUSE.replace('kind = "suite"', 'kind = "genuine"'), "'genuine', with a reproducer"),
+    (GOOD_CAUSE.replace('["forward"]', '["forwards"]'), "checks are among"),
+    (GOOD_CAUSE.replace("'weight'", "'(weight'"), "does not compile"),
+    (GOOD_CAUSE + "\n" + GOOD_CAUSE, "'k'] repeated"),
+])
+def test_a_malformed_refs_cause_is_rejected(tmp_path, record, words):
+    path = tmp_path / "causes.toml"
+    path.write_text(record)
+    with pytest.raises(ValueError, match="causes.toml") as raised:
+        refs_failures.load(str(path))
+    assert words in str(raised.value)
+    path.write_text(GOOD_CAUSE)
+    assert [c.key for c in refs_failures.load(str(path))] == ["k"]

@@ -5,6 +5,7 @@ Nothing here computes a loss. A binding maps torch's names, axes and options ont
 own public loss function; the framework computes, and the suite judges what it computes.
 """
 
+import dataclasses
 import importlib
 from dataclasses import dataclass, field
 
@@ -101,34 +102,34 @@ class Binding(Signature):
             return _ignored_entries(self.framework(), torch_kwargs)
         return None
 
+    def as_signature(self):
+        """This row as the plain :class:`Signature` it extends, whose :meth:`Signature.wrap` maps every
+        call: the arguments a Binding keeps out of the call (``consumed``; ``reduction`` when
+        ``reduced``) passed to it as dropped ones, which it leaves out of the call and still hands
+        to ``fixed``."""
+        kept_out = dict.fromkeys(self.consumed) | ({"reduction": None} if self.reduced else {})
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(Signature)}
+        return Signature(**{**fields, "drop": {**kept_out, **self.drop}})
+
     def wrap(self, fn, torch_names, positional):
-        """The framework function behind torch's calling convention."""
+        """The framework function behind torch's calling convention: :meth:`Signature.wrap` (names,
+        conversions, ``fixed``, order, ``output``; a ``fixed`` argument that a torch argument
+        already maps to is an error there), with the framework function chosen per call
+        (``choose``), then ``result`` and the shared reduction applied."""
+        signature = self.as_signature()
+        mapped = signature.wrap(fn, torch_names, positional) if self.choose is None else None
 
         def wrapped(*args, **kwargs):
             values = dict(zip(torch_names[: len(args)], args, strict=True))
             values.update(kwargs)
-            call = fn if self.choose is None else self.resolve(self.choose(values))
-            # an error case may leave reduction out: torch's default then applies
-            reduction = values.get("reduction", "mean") if self.reduced else None
-            port = {}
-            for name, value in values.items():
-                if name in self.drop or name in self.consumed or (self.reduced and name == "reduction"):
-                    continue
-                if name in self.convert and value is not None:
-                    value = self.convert[name](value)
-                port[self.rename.get(name, name)] = value
-            for name, value in self.fixed.items():
-                port[name] = value(values) if callable(value) else value
-            order = self.positional
-            if order is None:
-                order = [self.rename.get(n, n) for n in torch_names[:positional]
-                         if n not in self.drop and n not in self.consumed]
-            out = call(*[port.pop(n) for n in order], **port)
-            if self.output is not None:
-                out = self.output(out)
+            call = mapped or signature.wrap(self.resolve(self.choose(values)), torch_names, positional)
+            out = call(*args, **kwargs)
             if self.result is not None:
                 out = self.result(out, values)
-            return reduce(out, reduction) if self.reduced else out
+            if not self.reduced:
+                return out
+            # an error case may leave reduction out: torch's default then applies
+            return reduce(out, values.get("reduction", "mean"))
 
         return wrapped
 
@@ -175,14 +176,18 @@ def resolve(path):
 
 def table(mapping):
     """``(ARGUMENTS, functions)`` of a binding's ``MAPPING``: the :class:`Binding` rows, and each
-    mapped torch name bound to its framework function (the module attributes the suite calls)."""
+    mapped torch name bound to its framework function (the module attributes the suite calls).
+
+    A registry function the table does not list is one the binding does not provide, like an
+    :class:`Unmapped` row: the module defines no such function and its cases skip as "not provided
+    by target". A name the registry does not have (a typo) is an error. (Each shipped binding lists
+    every registry function, once: ``tests/test_bindings.py`` checks it.)"""
     from ..registry import REGISTRY
 
-    unknown = set(mapping) - set(REGISTRY)
-    missing = set(REGISTRY) - set(mapping)
-    if unknown or missing:
-        raise ValueError(f"MAPPING must list every registry function once: unknown {sorted(unknown)}, "
-                         f"missing {sorted(missing)}")
+    unknown = [name for name in mapping if name not in REGISTRY]
+    if unknown:
+        raise ValueError(f"MAPPING names functions the registry does not have: {unknown} "
+                         f"(the registry's: {', '.join(REGISTRY)})")
     arguments = {name: row for name, row in mapping.items() if isinstance(row, Binding)}
     return arguments, {name: row.resolve(next(iter(row.functions()))) for name, row in arguments.items()}
 

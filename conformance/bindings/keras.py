@@ -30,6 +30,11 @@ from ._shared import (  # noqa: E402
     unit_axis,
 )
 
+# Read from this source by conformance.bindings.bindings() (without importing it): the packages this
+# binding imports (installed by the extra [keras]), and what it is, for the targets' list.
+REQUIRES = ("keras", "jax")
+SUMMARY = "Keras 3 losses and ops on its JAX backend"
+
 BACKEND = keras.backend.backend()
 if BACKEND == "jax":
     from ._jax import JaxAdapter

@@ -11,6 +11,11 @@ import numpy as np
 from ..adapters import ArrayAdapter
 from ._shared import Unmapped, bind, input_class_axis, softmax_axis, table, unit_axis
 
+# Read from this source by conformance.bindings.bindings() (without importing it): the packages this
+# binding imports (installed by the extra [mlx]), and what it is, for the targets' list.
+REQUIRES = ("mlx",)
+SUMMARY = "mlx.nn.losses"
+
 DTYPES = {"float64": mx.float64, "float32": mx.float32, "float16": mx.float16, "bfloat16": mx.bfloat16}
 INTEGERS = {"int64": mx.int64, "int32": mx.int32, "int16": mx.int16, "uint8": mx.uint8, "bool": mx.bool_}
 

@@ -14,6 +14,11 @@ import numpy as np
 from ._jax import JaxAdapter
 from ._shared import Unmapped, bind, class_axis, is_floating, padded_targets, softmax_axis, table, unbatched, unit_axis
 
+# Read from this source by conformance.bindings.bindings() (without importing it): the packages this
+# binding imports (installed by the extra [optax]), and what it is, for the targets' list.
+REQUIRES = ("optax", "jax")
+SUMMARY = "optax.losses, through jax"
+
 ADAPTER = JaxAdapter("optax")
 
 

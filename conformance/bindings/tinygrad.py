@@ -21,6 +21,11 @@ from tinygrad import Tensor, dtypes  # noqa: E402
 from ..adapters import ArrayAdapter  # noqa: E402
 from ._shared import Unmapped, bind, softmax_axis, table  # noqa: E402
 
+# Read from this source by conformance.bindings.bindings() (without importing it): the packages this
+# binding imports (installed by the extra [tinygrad]), and what it is, for the targets' list.
+REQUIRES = ("tinygrad",)
+SUMMARY = "tinygrad's Tensor losses"
+
 DTYPES = {"float64": dtypes.float64, "float32": dtypes.float32, "float16": dtypes.float16,
           "bfloat16": dtypes.bfloat16}
 
