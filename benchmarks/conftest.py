@@ -22,7 +22,7 @@ from conformance.targets import DEFAULT_TARGET
 from .workloads import COMPOSED, DTYPES, MODES, SWEEP, CopyBandwidth, canonical, sizes
 
 # The reference at the canonical 4096 x 32000 takes ~10-15 s per forward+backward call here;
-# it is timed there for the README's table.
+# it is timed there for benchmarks/README.md's table.
 REFERENCE_BEYOND_SWEEP = ("cross_entropy",)
 
 

@@ -90,7 +90,7 @@ def sizes(function, device):
 
 
 def canonical(function, device="cpu"):
-    """The size label at which torch.compile is benchmarked (and the README's table is taken)."""
+    """The size label at which torch.compile is benchmarked (and benchmarks/README.md's table is taken)."""
     return "canonical" if "canonical" in sizes(function, device) else "large"
 
 

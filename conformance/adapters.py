@@ -10,9 +10,10 @@ may define ``ARGUMENTS``, a dict mapping a torch function name to a :class:`Sign
 translates torch's call into the port's (names, order, fixed extra arguments, options the
 port lacks, layouts, method-style calls, dtypes and gradients it does not have). So a
 binding of another framework gets the whole suite (the same cases, reference values,
-tolerances and messages as torch itself) by writing a table, never a loss formula
-(STYLE.md rule 12). Whatever a target does not provide (a function, a dtype, an option, a
-device, gradients) is reported as skipped with its reason, never as passed.
+tolerances and messages as torch itself) by writing a table, never a loss formula: a
+binding maps arguments and never reimplements a loss. Whatever a target does not provide (a
+function, a dtype, an option, a device, gradients) is reported as skipped with its reason, never
+as passed.
 
 An adapter (subclass :class:`ArrayAdapter`; ``docs/porting.md`` has the same as one table):
 
@@ -388,7 +389,7 @@ class Signature:
     arguments, ``positional`` orders, the function (or with ``method`` the method) is called,
     and ``output`` maps its result back. Every field is a mapping of names or a small
     function of one array: a formula here would make the suite judge the binding, not the
-    framework (STYLE.md rule 12).
+    framework.
 
     * ``name``: the port's function (or method) name, when it is not torch's.
     * ``rename``: ``{torch argument name: the port's}``.

@@ -1,6 +1,6 @@
 """How a target's result is compared with the reference's: the tolerance policy as data.
 
-Policy (also in the README):
+Policy (docs/tolerance.md explains it for a porter):
 
 * float64 is the semantics check. Both sides compute in float64, so the budget is tight
   (1e-12 relative): any wrong formula, denominator, clamp or mask is orders of magnitude

@@ -2,7 +2,7 @@
 ``--conformance-profile scale``, the production-shape cases of ``conformance/scale.py`` instead.
 
 Each test delegates to ``conformance.harness`` through the ``checker`` fixture, which runs the check in
-a worker process holding the target (``conformance.isolation``); see README "Reading a failure". The worst
+a worker process holding the target (``conformance.isolation``); see README.md, "Reading a failure". The worst
 error in ULPs and in relative terms is recorded as test properties for ``python -m conformance``'s summary.
 """
 

@@ -7,7 +7,7 @@ conformance suite check it::
     python -m conformance --target examples/jax_port.py
 
 The port is deliberately left as written before the suite was run: what the suite finds in
-it (README.md, "A JAX port (examples/jax_port.py)", the list after the table) is the point
+it (docs/jax-port.md, the list after the table) is the point
 of the example. The adapter interface it implements is documented in
 ``conformance/adapters.py`` and docs/porting.md ("The adapter and the argument table").
 Only ``softmax``, ``log_softmax``, ``nll_loss``, ``cross_entropy``, ``mse_loss`` and
