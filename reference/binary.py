@@ -7,6 +7,7 @@ here in the overflow-free forms ``softplus(z) = log(1 + exp(z)) = max(z, 0) + lo
 
 import numpy as np
 
+from ._broadcast import unbroadcast
 from ._reduction import check_reduction, reduce, reduce_backward, reduction_factor
 
 __all__ = [
@@ -60,15 +61,6 @@ def _broadcast_to_input(name, value, shape):
     if grown != tuple(shape):
         raise RuntimeError(f"output with shape {list(shape)} doesn't match the broadcast shape {list(grown)}")
     return np.broadcast_to(np.asarray(value, dtype=np.float64), shape)
-
-
-def _unbroadcast(grad, shape):
-    """Sum ``grad`` over the axes along which an argument of ``shape`` was broadcast."""
-    grad = np.asarray(grad, dtype=np.float64)
-    extra = grad.ndim - len(shape)
-    grad = np.sum(grad, axis=tuple(range(extra))) if extra > 0 else grad
-    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
-    return np.sum(grad, axis=axes, keepdims=True).reshape(shape) if axes else grad.reshape(shape)
 
 
 def _bce_terms(input, target, weight, reduction):
@@ -304,7 +296,7 @@ def soft_margin_loss_backward(grad_output, input, target, reduction="mean"):
     """
     x, y = _soft_margin_terms(input, target, reduction)
     s = reduction_factor(grad_output, x.shape, reduction)
-    return {"input": _unbroadcast(-s * y * _sigmoid(-y * x), np.shape(input))}
+    return {"input": unbroadcast(-s * y * _sigmoid(-y * x), np.shape(input))}
 
 
 def _multilabel_terms(input, target, weight, reduction):
@@ -394,9 +386,9 @@ def multilabel_soft_margin_loss_backward(grad_output, input, target, weight=None
         s = reduce_backward(grad_output, x.shape[:-1], reduction)[..., None] / n_classes
     scale = s if w is None else s * w
     grads = {"input": scale * (_sigmoid(x) - y),
-             "target": _unbroadcast(-scale * x, np.shape(target))}
+             "target": unbroadcast(-scale * x, np.shape(target))}
     if w is not None:
         tail = _softplus_tail(x)
         losses = _times(y, _softplus(-x, tail)) + _times(1 - y, _softplus(x, tail))
-        grads["weight"] = _unbroadcast(s * losses, np.shape(weight))
+        grads["weight"] = unbroadcast(s * losses, np.shape(weight))
     return grads

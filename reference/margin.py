@@ -12,6 +12,7 @@ Two kinds of hinge appear here, and torch treats them differently at NaN:
 
 import numpy as np
 
+from ._broadcast import broadcast_shape, unbroadcast
 from ._reduction import check_reduction, reduce, reduce_backward
 
 __all__ = [
@@ -49,29 +50,6 @@ def _check_score_input(x):
     if x.ndim > 2 or (x.ndim >= 1 and x.shape[-1] == 0):
         raise RuntimeError("Expected non-empty vector or matrix with optional 0-dim batch size, "
                            f"but got: {list(x.shape)}")
-
-
-def _broadcast_shape(*shapes):
-    """The broadcast shape, with torch's RuntimeError (NumPy raises ValueError)."""
-    try:
-        return np.broadcast_shapes(*shapes)
-    except ValueError:
-        ndim = max(len(s) for s in shapes)
-        padded = [(1,) * (ndim - len(s)) + tuple(s) for s in shapes]
-        for dim in range(ndim - 1, -1, -1):
-            sizes = [s[dim] for s in padded if s[dim] != 1]
-            if len(set(sizes)) > 1:
-                raise RuntimeError(f"The size of tensor a ({sizes[0]}) must match the size of tensor b "
-                                   f"({sizes[1]}) at non-singleton dimension {dim}") from None
-        raise
-
-
-def _sum_to(grad, shape):
-    """Sum a broadcast gradient back to an argument's ``shape``."""
-    extra = grad.ndim - len(shape)
-    grad = np.sum(grad, axis=tuple(range(extra))) if extra else grad
-    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
-    return np.sum(grad, axis=axes, keepdims=True).reshape(shape) if axes else grad.reshape(shape)
 
 
 # --- multi_margin_loss -------------------------------------------------------------------
@@ -318,7 +296,7 @@ def multilabel_margin_loss_backward(grad_output, input, target, reduction="mean"
 def _hinge_embedding_parts(input, target, margin):
     x = np.asarray(input, dtype=np.float64)
     y = np.asarray(target, dtype=np.float64)
-    shape = _broadcast_shape(x.shape, y.shape)  # silently, as torch does
+    shape = broadcast_shape(y.shape, x.shape)  # silently, as torch does; target first, as in its where()
     x, y = np.broadcast_to(x, shape), np.broadcast_to(y, shape)
     # torch writes the two terms as "y != 1" and "y != -1": any other y gets both
     return x, y != 1, y != -1, margin - x
@@ -376,7 +354,7 @@ def hinge_embedding_loss_backward(grad_output, input, target, margin=1.0, reduct
     _, not_pos, not_neg, gap = _hinge_embedding_parts(input, target, margin)
     s = reduce_backward(grad_output, gap.shape, reduction)
     grad = np.where(not_neg, s, 0.0) - np.where(not_pos & (gap >= 0), s, 0.0)
-    return {"input": _sum_to(grad, np.shape(input))}
+    return {"input": unbroadcast(grad, np.shape(input))}
 
 
 # --- margin_ranking_loss -----------------------------------------------------------------
@@ -393,7 +371,7 @@ def _check_same_ndim(input1, input2, target):
 def _ranking_parts(input1, input2, target, margin):
     _check_same_ndim(input1, input2, target)
     x1, x2, y = (np.asarray(a, dtype=np.float64) for a in (input1, input2, target))
-    _broadcast_shape(x1.shape, x2.shape, y.shape)
+    broadcast_shape(y.shape, broadcast_shape(x1.shape, x2.shape))  # torch: -target * (input1 - input2)
     diff = x1 - x2
     return diff, y, -y * diff + margin
 
@@ -453,9 +431,10 @@ def margin_ranking_loss_backward(grad_output, input1, input2, target, margin=0, 
     grad_z = np.where(z >= 0, reduce_backward(grad_output, z.shape, reduction), 0.0)
     grad_diff = grad_z * -y
     return {
-        "input1": _sum_to(grad_diff, np.shape(input1)),
-        "input2": _sum_to(-grad_diff, np.shape(input2)),
-        "target": _sum_to(-(grad_z * diff), np.shape(target)),
+        "input1": unbroadcast(grad_diff, np.shape(input1)),
+        "input2": unbroadcast(-grad_diff, np.shape(input2)),
+        # torch negates the target before the product, so the sign comes after the sum: -(+0.0) is -0.0
+        "target": -unbroadcast(grad_z * diff, np.shape(target)),
     }
 
 
@@ -474,7 +453,7 @@ def _cosine_parts(input1, input2, target):
                            f"{list(a.shape)} and {list(b.shape)}.")
     if y.ndim > 1:
         raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
-    shape = _broadcast_shape(a.shape, b.shape)
+    shape = broadcast_shape(a.shape, b.shape)
     a, b = np.broadcast_to(a, shape), np.broadcast_to(b, shape)
     dot = np.sum(a * b, axis=-1)
     s1 = np.sum(a * a, axis=-1) + _COSINE_EPSILON
@@ -482,7 +461,7 @@ def _cosine_parts(input1, input2, target):
     denom = np.sqrt(s1 * s2)  # torch: the product of the two squared norms, then one sqrt
     with np.errstate(divide="ignore", invalid="ignore"):
         cos = dot / denom
-    _broadcast_shape(cos.shape, y.shape)
+    broadcast_shape(y.shape, cos.shape)
     return a, b, y, dot, s1, s2, denom, cos
 
 
@@ -556,11 +535,11 @@ def cosine_embedding_loss_backward(grad_output, input1, input2, target, margin=0
     s = reduce_backward(grad_output, shape, reduction)
     y = np.broadcast_to(y, shape)
     grad_cos = np.where(y == 1, -s, 0.0) + np.where((y == -1) & (cos - margin >= 0), s, 0.0)
-    grad_cos = _sum_to(grad_cos, cos.shape)
+    grad_cos = unbroadcast(grad_cos, cos.shape)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         grad_dot = grad_cos / denom
         grad_denom = -grad_cos * (cos / denom)
         grad_product = grad_denom / (2 * denom)  # through sqrt(s1 * s2)
         grad_a = grad_dot[..., None] * b + (grad_product * s2)[..., None] * 2 * a
         grad_b = grad_dot[..., None] * a + (grad_product * s1)[..., None] * 2 * b
-    return {"input1": _sum_to(grad_a, np.shape(input1)), "input2": _sum_to(grad_b, np.shape(input2))}
+    return {"input1": unbroadcast(grad_a, np.shape(input1)), "input2": unbroadcast(grad_b, np.shape(input2))}

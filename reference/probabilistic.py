@@ -14,6 +14,7 @@ import warnings
 
 import numpy as np
 
+from ._broadcast import broadcast_shape, unbroadcast
 from ._reduction import check_reduction, reduce, reduction_factor
 
 __all__ = [
@@ -32,32 +33,6 @@ _KL_DIV_MEAN_WARNING = (
     "'mean' will be changed to behave the same as 'batchmean' in the next major release."
 )
 _HALF_LOG_2PI = 0.5 * np.log(2 * np.pi)
-
-
-def _broadcast_shape(*shapes):
-    """The broadcast shape, or torch's ``RuntimeError`` naming the first two operands that clash."""
-    ndim = max(len(s) for s in shapes)
-    out = []
-    for i in range(ndim):
-        sizes = [s[len(s) - ndim + i] if len(s) - ndim + i >= 0 else 1 for s in shapes]
-        size = max(sizes) if 0 not in sizes else 0
-        for a in range(len(sizes)):
-            for b in range(a + 1, len(sizes)):
-                if sizes[a] != sizes[b] and 1 not in (sizes[a], sizes[b]):
-                    raise RuntimeError(f"The size of tensor a ({sizes[a]}) must match the size of tensor b "
-                                       f"({sizes[b]}) at non-singleton dimension {i}")
-        out.append(size)
-    return tuple(out)
-
-
-def _sum_to(grad, shape):
-    """Sum a gradient of the broadcast shape back to an operand's ``shape``."""
-    leading = tuple(range(grad.ndim - len(shape)))
-    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[len(leading) + i] != 1)
-    if not leading and not stretched:
-        return (grad + 0.0).reshape(shape)  # what a sum over no dimension gives (-0.0 comes out as 0.0)
-    grad = np.sum(grad, axis=leading)
-    return np.sum(grad, axis=stretched, keepdims=True).reshape(shape)
 
 
 def _factor(grad_output, shape, reduction, mean_denominator=None):
@@ -133,7 +108,7 @@ def kl_div(input, target, reduction="mean", log_target=False):
     """
     check_reduction(reduction, KL_DIV_REDUCTIONS)
     x, t = _floats(input, target, name="kl_div")
-    shape = _broadcast_shape(x.shape, t.shape)
+    shape = broadcast_shape(t.shape, x.shape)  # torch multiplies target * input
     if reduction == "mean":
         warnings.warn(_KL_DIV_MEAN_WARNING, UserWarning, stacklevel=2)
     with np.errstate(invalid="ignore", over="ignore"):
@@ -171,12 +146,12 @@ def kl_div_backward(grad_output, input, target, reduction="mean", log_target=Fal
 
     Examples:
         >>> g = kl_div_backward(np.float64(1.0), np.zeros(2), np.array([0.0, 1.0]), reduction="sum")
-        >>> g["input"].tolist(), g["target"].tolist()
-        ([0.0, -1.0], [nan, 1.0])
+        >>> g["input"].tolist(), g["target"].tolist()  # d/dx = -t: -0.0 at t = 0, as in torch
+        ([-0.0, -1.0], [nan, 1.0])
     """
     check_reduction(reduction, KL_DIV_REDUCTIONS)
     x, t = _floats(input, target, name="kl_div")
-    shape = _broadcast_shape(x.shape, t.shape)
+    shape = broadcast_shape(t.shape, x.shape)  # torch multiplies target * input
     denominator = _kl_div_denominator(x, shape, reduction)
     s = _factor(grad_output, shape, "none" if reduction == "none" else
                 "sum" if denominator is None else "mean", mean_denominator=denominator)
@@ -186,21 +161,21 @@ def kl_div_backward(grad_output, input, target, reduction="mean", log_target=Fal
         if log_target:
             e = np.exp(t)
             grad_b = s * e  # of t - x
-            grad_x = _sum_to(-grad_b, x.shape)
-            grad_t = _sum_to(s * (t - x), t.shape) * e + _sum_to(grad_b, t.shape)
+            grad_x = unbroadcast(-grad_b, x.shape)
+            grad_t = unbroadcast(s * (t - x), t.shape) * e + unbroadcast(grad_b, t.shape)
         else:
-            grad_xlogy = _sum_to(s, t.shape)
+            grad_xlogy = unbroadcast(s, t.shape)
             # xlogy's two partials: xlogy(grad, t) masked at t == 0, and grad * t / t (NaN at 0, as in torch)
             grad_log = _xlogy(grad_xlogy, t)
             grad_log[t == 0] = 0.0
-            grad_t = grad_log + grad_xlogy * t / t + _sum_to(-s * x, t.shape)
-            grad_x = _sum_to(-s * t, x.shape)
+            grad_t = grad_log + grad_xlogy * t / t + unbroadcast(-s * x, t.shape)
+            grad_x = unbroadcast(-s * t, x.shape)
     return {"input": grad_x, "target": grad_t}
 
 
 def _poisson_terms(input, target, log_input, full, eps):
     x, t = (np.asarray(a, dtype=np.float64) for a in (input, target))
-    shape = _broadcast_shape(x.shape, t.shape)
+    shape = broadcast_shape(t.shape, x.shape)  # torch multiplies target * input
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if log_input:
             losses = np.exp(x) - t * x  # eps plays no part here
@@ -279,8 +254,8 @@ def poisson_nll_loss_backward(grad_output, input, target, log_input=True, full=F
 
     Examples:
         >>> g = poisson_nll_loss_backward(np.float64(1.0), np.zeros(2), np.array([0.0, 2.0]), reduction="sum")
-        >>> g["input"].tolist(), g["target"].tolist()
-        ([1.0, -1.0], [0.0, 0.0])
+        >>> g["input"].tolist(), g["target"].tolist()  # d/dt = -x: -0.0 at x = 0, as in torch
+        ([1.0, -1.0], [-0.0, -0.0])
     """
     check_reduction(reduction)
     x, t, losses = _poisson_terms(input, target, log_input, full, eps)
@@ -288,14 +263,14 @@ def poisson_nll_loss_backward(grad_output, input, target, log_input=True, full=F
     # partials are summed to their operand's shape before the chain rule goes on (see kl_div)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if log_input:
-            grad_x = _sum_to(s, x.shape) * np.exp(x) + _sum_to(-s * t, x.shape)
-            grad_t = _sum_to(-s * x, t.shape)
+            grad_x = unbroadcast(s, x.shape) * np.exp(x) + unbroadcast(-s * t, x.shape)
+            grad_t = unbroadcast(-s * x, t.shape)
         else:
             log_x = np.log(x + eps)
-            grad_x = _sum_to(s, x.shape) + _sum_to(-s * t, x.shape) / (x + eps)
-            grad_t = _sum_to(-s * log_x, t.shape)
+            grad_x = unbroadcast(s, x.shape) + unbroadcast(-s * t, x.shape) / (x + eps)
+            grad_t = unbroadcast(-s * log_x, t.shape)
         if full:
-            m = np.where(t <= 1, 0.0, _sum_to(s, t.shape))  # masked_fill's gradient, before the chain rule
+            m = np.where(t <= 1, 0.0, unbroadcast(s, t.shape))  # masked_fill's gradient, before the chain rule
             grad_t = grad_t + m * np.log(t) + m * t / t - m + (0.5 * m) / (2 * np.pi * t) * (2 * np.pi)
     return {"input": grad_x, "target": grad_t}
 
@@ -334,7 +309,7 @@ def _gaussian_terms(input, target, var, eps, reduction):
     v, var_shape = _gaussian_var(input, var)
     if reduction not in ("none", "mean", "sum"):
         raise ValueError(f"{reduction} is not valid")
-    shape = _broadcast_shape(x.shape, t.shape, v.shape)
+    shape = broadcast_shape(x.shape, t.shape, v.shape)
     return x, t, np.maximum(v, eps), var_shape, shape  # a clamp, not var + eps; NaN stays NaN
 
 
@@ -416,9 +391,9 @@ def gaussian_nll_loss_backward(grad_output, input, target, var, full=False, eps=
         half = 0.5 * s
         d = x - t
         sq = d * d
-        grad_d = _sum_to(half / v, d.shape) * (2 * d)
-        grad_v = _sum_to(half, v.shape) / v + _sum_to(-half * ((sq / v) / v), v.shape)
-    grads = {"input": _sum_to(grad_d, x.shape), "target": _sum_to(-grad_d, t.shape)}
+        grad_d = unbroadcast(half / v, d.shape) * (2 * d)
+        grad_v = unbroadcast(half, v.shape) / v + unbroadcast(-half * ((sq / v) / v), v.shape)
+    grads = {"input": unbroadcast(grad_d, x.shape), "target": unbroadcast(-grad_d, t.shape)}
     if var_shape is not None:
         grads["var"] = grad_v.reshape(var_shape)
     return grads

@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 
+from ._broadcast import unbroadcast
 from ._reduction import check_reduction, reduce, reduction_factor
 
 __all__ = [
@@ -21,14 +22,6 @@ __all__ = [
     "huber_loss",
     "huber_loss_backward",
 ]
-
-
-def _unbroadcast(grad, shape):
-    """Sum ``grad`` over the axes along which an argument of ``shape`` was broadcast."""
-    extra = grad.ndim - len(shape)
-    grad = np.sum(grad, axis=tuple(range(extra))) if extra > 0 else grad
-    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
-    return np.sum(grad, axis=axes, keepdims=True).reshape(shape) if axes else grad.reshape(shape)
 
 
 def _sign(d):
@@ -70,18 +63,18 @@ def _weighted_backward(grad_output, dloss, losses, reduction, w, sum_of_weights_
     the unreduced ``losses`` (needed only with a weight)."""
     if w is None:
         grad_d = reduction_factor(grad_output, np.shape(dloss), reduction) * dloss
-        return {"input": _unbroadcast(grad_d, shapes[0]), "target": _unbroadcast(-grad_d, shapes[1])}
+        return {"input": unbroadcast(grad_d, shapes[0]), "target": unbroadcast(-grad_d, shapes[1])}
     if reduction == "mean" and sum_of_weights_mean:
         total = np.sum(w)
         with np.errstate(divide="ignore", invalid="ignore"):
             s = np.float64(grad_output / total)
             # d/dw_j of sum(w l) / sum(w): its own losses, minus the mean through the denominator
-            grad_w = _unbroadcast(s * losses, w.shape) - grad_output * np.sum(losses * w) / total**2
+            grad_w = unbroadcast(s * losses, w.shape) - grad_output * np.sum(losses * w) / total**2
     else:
         s = reduction_factor(grad_output, np.shape(dloss), reduction)
-        grad_w = _unbroadcast(s * losses, w.shape)
+        grad_w = unbroadcast(s * losses, w.shape)
     grad_d = s * w * dloss
-    return {"input": _unbroadcast(grad_d, shapes[0]), "target": _unbroadcast(-grad_d, shapes[1]),
+    return {"input": unbroadcast(grad_d, shapes[0]), "target": unbroadcast(-grad_d, shapes[1]),
             "weight": grad_w}
 
 

@@ -14,6 +14,7 @@ gradient of every generated case, ties included, is a single well-defined value.
 
 import numpy as np
 
+from ._broadcast import unbroadcast
 from ._reduction import check_reduction, reduce, reduce_backward
 
 __all__ = [
@@ -68,14 +69,6 @@ def _norm_backward(g, v, p, norm):
         return scaled * scale
 
 
-def _unbroadcast(grad, shape):
-    """Sum ``grad`` (of the broadcast shape) down to ``shape``, as autograd does for broadcasting."""
-    extra = grad.ndim - len(shape)
-    grad = np.sum(grad, axis=tuple(range(extra))) if extra > 0 else grad
-    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
-    return np.sum(grad, axis=axes, keepdims=True).reshape(shape) if axes else grad.reshape(shape)
-
-
 def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
     r"""The p-norm distance over the last dimension, with ``eps`` added to the difference.
 
@@ -125,7 +118,7 @@ def pairwise_distance_backward(grad_output, x1, x2, p=2.0, eps=1e-6, keepdim=Fal
     g = g[..., 0] if keepdim else g
     grad_v = _norm_backward(np.broadcast_to(g, v.shape[:-1]), v, p, _norm(v, p))
     grad_v = grad_v.reshape(()) if zero_d else grad_v
-    return {"x1": _unbroadcast(grad_v, x1.shape), "x2": _unbroadcast(-grad_v, x2.shape)}
+    return {"x1": unbroadcast(grad_v, x1.shape), "x2": unbroadcast(-grad_v, x2.shape)}
 
 
 def _check_triplet(anchor, positive, negative, margin):
@@ -192,8 +185,8 @@ def _triplet_backward(grad_output, anchor, positive, negative, distance, margin,
         pairs.append(("positive", "negative", p, n, g_pn))
     for name1, name2, x1, x2, g_d in pairs:
         grad1, grad2 = distance.backward(g_d, x1, x2)
-        grads[name1] = grads[name1] + _unbroadcast(np.asarray(grad1, np.float64), x1.shape)
-        grads[name2] = grads[name2] + _unbroadcast(np.asarray(grad2, np.float64), x2.shape)
+        grads[name1] = grads[name1] + unbroadcast(np.asarray(grad1, np.float64), x1.shape)
+        grads[name2] = grads[name2] + unbroadcast(np.asarray(grad2, np.float64), x2.shape)
     return grads
 
 
