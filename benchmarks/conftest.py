@@ -15,9 +15,9 @@ import time
 import pytest
 import torch
 
+from conformance.options import DEFAULT_TARGET
 from conformance.plugin import selected_dtypes
 from conformance.registry import REGISTRY
-from conformance.targets import DEFAULT_TARGET
 
 from .workloads import COMPOSED, DTYPES, MODES, SWEEP, CopyBandwidth, canonical, sizes
 

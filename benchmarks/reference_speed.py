@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from conformance.cases import Case  # noqa: E402
 from conformance.harness import differentiable_args  # noqa: E402
 from conformance.registry import REGISTRY, Call  # noqa: E402
-from conformance.targets import convert_call  # noqa: E402
+from conformance.tensors import convert_call  # noqa: E402
 
 MAX_RATIO_TO_TORCH = 1.5
 MAX_RATIO_TO_FLOOR = 1.2

@@ -20,7 +20,7 @@ import reference
 from conformance.cases import Case
 from conformance.harness import differentiable_args
 from conformance.registry import REGISTRY
-from conformance.targets import TORCH_DTYPES, convert_call
+from conformance.tensors import TORCH_DTYPES, convert_call
 
 MODES = ("forward", "forward+backward")
 DTYPES = {"cpu": ("float32", "bfloat16"), "cuda": ("float32", "bfloat16", "float16")}

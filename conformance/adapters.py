@@ -115,7 +115,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .targets import TORCH_DTYPES, bits, to_numpy, to_torch, torch_dtype_name
+from .tensors import TORCH_DTYPES, bits, to_numpy, to_torch, torch_dtype_name
 
 FLOAT_NAMES = ("float64", "float32", "float16", "bfloat16")
 

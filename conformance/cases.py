@@ -30,7 +30,7 @@ from functools import cached_property
 
 import numpy as np
 
-from . import layouts
+from . import ids, layouts
 from .registry import REGISTRY, ShapeDependent
 
 
@@ -65,9 +65,7 @@ class Case:
 
     @cached_property
     def id(self):
-        if self.device == "cpu":
-            return self.data_id
-        return self.data_id[:-1] + f", device={self.device!r})"
+        return ids.on_device(self.data_id, self.device)
 
     @cached_property
     def seed(self):
@@ -225,15 +223,8 @@ _BY_ID = {}
 
 
 def find(case_id):
-    """The case with this id (as printed in a failure), for reproducers."""
-    from . import scale
-
-    if scale.is_scale_id(case_id):
-        return scale.find(case_id)
-    function = case_id.split("(", 1)[0]
-    device = "cpu"
-    if ", device=" in case_id:
-        device = case_id.rsplit(", device=", 1)[1].rstrip(")").strip("'")
+    """The case of the grid with this id (as printed in a failure), for reproducers."""
+    function, device = ids.function_of(case_id), ids.device_of(case_id)
     if function not in REGISTRY:
         raise KeyError(f"no case with id {case_id!r}")
     key = (function, device)

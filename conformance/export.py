@@ -50,7 +50,8 @@ from . import domains, options, publish
 from .cases import all_cases
 from .compare import TOLERANCES, budget_growth
 from .dtypes import FLOAT_DTYPES, FORMATS
-from .harness import ErrorInstance, _out_dtype, _overflow_ok, _quiet, differentiable_args, terms
+from .guard import quiet
+from .harness import ErrorInstance, differentiable_args, output_dtype, overflow_ok, terms
 from .registry import REGISTRY
 
 FORMAT_VERSION = 2  # 2: a tolerance has a floor (the normwise floor follows the array, at least 1/n)
@@ -206,7 +207,7 @@ def _case_entry(case, index, arrays):
     call = spec.sample(case.rng(), case)
     size = sum(v.size for v in call.args.values() if isinstance(v, np.ndarray))
     positional, keywords = call.split()
-    out_dtype = _out_dtype(case, call)
+    out_dtype = output_dtype(case, call)
     key = f"{index:05d}"
     entry = {"id": case.id, "function": case.function, "dtype": case.dtype, "shape": list(case.shape),
              "values": case.values, "args": list(call.args), "positional": call.positional,
@@ -217,19 +218,19 @@ def _case_entry(case, index, arrays):
             entry["arrays"][name] = arrays.add(f"{key}.{name}", value, case.dtype if floating else None)
         else:
             entry["options"][name] = _json_value(value)
-    output = np.asarray(_quiet(getattr(reference, case.function), *positional, **keywords), dtype=np.float64)
+    output = np.asarray(quiet(getattr(reference, case.function), *positional, **keywords), dtype=np.float64)
     expected = {"output": arrays.add(f"{key}.expected", output), "output_dtype": out_dtype}
     grad_args = differentiable_args(spec, call)
     if grad_args:
         grad_output = domains.grad_output(case.rng(1), output.shape, out_dtype)
-        grads = _quiet(getattr(reference, case.function + "_backward"), grad_output, *positional, **keywords)
+        grads = quiet(getattr(reference, case.function + "_backward"), grad_output, *positional, **keywords)
         expected["grad_output"] = arrays.add(f"{key}.grad_output", grad_output, out_dtype)
         expected["gradients"] = {n: arrays.add(f"{key}.grad.{n}", np.asarray(grads[n], np.float64))
                                  for n in grad_args}
     entry["expected"] = expected
     n = terms(call)
-    entry["tolerance"] = {"output": _tolerance(spec, out_dtype, n, _overflow_ok(case)),
-                          "gradients": _tolerance(spec, case.dtype, n, _overflow_ok(case))}
+    entry["tolerance"] = {"output": _tolerance(spec, out_dtype, n, overflow_ok(case)),
+                          "gradients": _tolerance(spec, case.dtype, n, overflow_ok(case))}
     return entry, size
 
 

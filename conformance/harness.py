@@ -9,25 +9,20 @@ backward check and one error check, with the same messages for every target.
 """
 
 import math
-import shlex
 import traceback
-import warnings
 import zlib
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 import reference
 
-from . import divergences, domains, layouts
-from .adapters import IDENTITY, ArrayAdapter, Failure, TorchAdapter
-from .cases import layout_of, sample_call
+from . import divergences, domains, guard, ids, layouts
+from .adapters import Failure, TorchAdapter
+from .cases import find, layout_of, sample_call
 from .compare import TOLERANCES, compare
-from .registry import torch_release_at_least
-from .targets import DEFAULT_TARGET, TORCH_DTYPES
-
-LITERAL_LIMIT = 64  # arrays up to this size are printed inline in reproducers
+from .registry import REGISTRY
+from .reproducers import LITERAL_LIMIT, call_line, describe_call, literal, reproducer
 
 
 @dataclass
@@ -61,148 +56,8 @@ def reference_function(name, backward=False):
     return run
 
 
-def _quiet(fn, *args, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # deprecation warnings are checked elsewhere
-        return fn(*args, **kwargs)
-
-
-def _in_target(fn, *args, **kwargs):
-    """Call into the target's code (its function, its adapter, autograd through its graph). Global
-    state it changes is put back at once, so the suite's own work after the call runs as usual, and
-    recorded, so that :func:`run_check` fails the case for it."""
-    before = global_state()
-    try:
-        return _quiet(fn, *args, **kwargs)
-    finally:
-        _SIDE_EFFECTS.extend(put_back(before))
-
-
-# Global state a target can change for the cases after it: name -> (read, put back).
-_TINY = torch.tensor([1e-39], dtype=torch.float32)  # a float32 subnormal: zero under flush-denormal mode
-
-
-def _deterministic():
-    return torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
-
-
-GLOBAL_STATE = {
-    "grad mode": (torch.is_grad_enabled, torch.set_grad_enabled),
-    "default dtype": (torch.get_default_dtype, torch.set_default_dtype),
-    "deterministic algorithms": (_deterministic, lambda v: torch.use_deterministic_algorithms(v[0], warn_only=v[1])),
-    "flush-denormal mode": (lambda: bool(torch.mul(_TINY, 1.0).item() == 0.0), torch.set_flush_denormal),
-    "anomaly detection": (torch.is_anomaly_enabled, torch.set_anomaly_enabled),
-    "NumPy error state": (np.geterr, lambda v: np.seterr(**v)),
-}
-if hasattr(torch, "get_default_device"):  # torch >= 2.3
-    GLOBAL_STATE["default device"] = (torch.get_default_device, torch.set_default_device)
-_SIDE_EFFECTS = []  # what the target changed during the current check
-
-
-def global_state():
-    return {name: read() for name, (read, _) in GLOBAL_STATE.items()}
-
-
-def put_back(before):
-    """Restore the state ``before``; the changes found, as text."""
-    changed = []
-    for name, (read, restore) in GLOBAL_STATE.items():
-        now = read()
-        if now != before[name]:
-            restore(before[name])
-            changed.append(f"{name} {before[name]!r} -> {now!r}")
-    return changed
-
-
-def _array_text(value, nan, inf):
-    text = np.array2string(value, separator=", ", threshold=10**6, floatmode="unique", max_line_width=10**6)
-    return " ".join(text.replace("nan", nan).replace("inf", inf).split())
-
-
-def _literal(value, dtype, numpy=False):
-    """A value as Python source: a torch.tensor literal, or with ``numpy=True`` an np.array."""
-    if isinstance(value, np.ndarray):
-        floating = np.issubdtype(value.dtype, np.floating)
-        if value.size == 0 and value.ndim != 1:  # a literal [] would lose the shape (0, 5)
-            kind = dtype if floating else ("bool" if value.dtype == np.bool_ else value.dtype.name)
-            return f"np.empty({value.shape}, dtype={kind!r})" if numpy else \
-                f"torch.empty({value.shape}, dtype=torch.{kind})"
-        if numpy:
-            text = _array_text(value, "np.nan", "np.inf")
-            return f"np.array({text}, dtype={dtype if floating else value.dtype.name!r})"
-        text = _array_text(value, "float('nan')", "float('inf')")
-        kind = dtype if floating else ("bool" if value.dtype == np.bool_ else value.dtype.name)
-        return f"torch.tensor({text}, dtype=torch.{kind})"
-    if not numpy and isinstance(value, str) and value in TORCH_DTYPES:
-        return f"torch.{value}"
-    return repr(value)
-
-
-def describe_call(function, call, dtype, target_name="F", numpy=False):
-    """The call as Python source, with its arrays inline (torch tensors, or NumPy arrays)."""
-    parts = []
-    for i, (name, value) in enumerate(call.args.items()):
-        text = _literal(value, dtype, numpy)
-        parts.append(text if i < call.positional else f"{name}={text}")
-    return f"{target_name}.{function}({', '.join(parts)})"
-
-
-def describe_array_call(function, call, dtype, target_name="port"):
-    """The call as Python source over NumPy arrays (the adapter converts them)."""
-    return describe_call(function, call, dtype, target_name, numpy=True)
-
-
-def _small(call):
-    return all(v.size <= LITERAL_LIMIT for v in call.args.values() if isinstance(v, np.ndarray))
-
-
-def _speaks_torch(target):
-    """Whether the target takes torch tensors, so its reproducers are torch calls. ``target`` may
-    be the isolation worker's summary of one (its name and its adapter's name and dtypes)."""
-    adapter = getattr(target, "adapter", None)
-    if adapter is None or isinstance(adapter, TorchAdapter):
-        return True
-    return not isinstance(adapter, ArrayAdapter) and getattr(adapter, "name", None) == TorchAdapter.name
-
-
-def _call_line(target):
-    """``(label, materializer, module name, NumPy literals?)`` of the target's reproducers."""
-    if _speaks_torch(target):
-        return "call", "materialize", "F", False
-    return f"call (through the adapter {target.adapter.name!r})", "materialize_arrays", "port", True
-
-
-def reproducer(case, call, test, target):
-    """Two lines: the call (pasteable after ``import torch, torch.nn.functional as F``, or for an
-    array target after importing the port as ``port``) and the command that reruns this one case."""
-    label, materializer, module, numpy = _call_line(target)
-    if _small(call) and layout_of(case) == "contiguous":
-        call_text = describe_call(case.function, call, case.dtype, module, numpy=numpy)
-    else:
-        call_text = (f"from conformance.harness import {materializer}; "
-                     f"args, kwargs = {materializer}({case.id!r}); {module}.{case.function}(*args, **kwargs)")
-    rerun = rerun_command(f"test_conformance::test_{test}[{case.id}]", target, case.device)
-    return f"{label}: {call_text}\nrerun: {rerun}"
-
-
-def rerun_command(node, target=None, device="cpu", profile=None):
-    """The command that reruns one test, from any directory and from a wheel install alike:
-    ``node`` is the test's id inside the package (``test_conformance::test_forward[<id>]``)."""
-    words = [f'pytest --pyargs "conformance.{node}"']
-    name = getattr(target, "name", target)
-    if name and name != DEFAULT_TARGET:
-        words.append(f"--conformance-target={shlex.quote(name)}")
-    if device != "cpu":
-        words.append(f"--conformance-device={device}")
-    if profile:
-        words.append(f"--conformance-profile={profile}")
-    return " ".join(words)
-
-
 def materialize(case_id):
     """The torch arguments of a case, from its id: ``args, kwargs = materialize(id)``."""
-    from .cases import find
-
     case = find(case_id)
     return _arguments(TorchAdapter(case.device), sample_call(case), case.dtype, layout=layout_of(case))
 
@@ -211,18 +66,16 @@ def materialize_arrays(case_id):
     """The NumPy arguments of a case, from its id (floating arrays as float64 holding the
     case dtype's values): ``args, kwargs = materialize_arrays(id)``; convert them with the
     target's ``ADAPTER.convert(value, dtype)``."""
-    from .cases import find
-
     case = find(case_id)
     return sample_call(case).split()
 
 
-def _out_dtype(case, call):
+def output_dtype(case, call):
     requested = call.args.get("dtype")
     return requested if isinstance(requested, str) else case.dtype
 
 
-def _overflow_ok(case):
+def overflow_ok(case):
     # Inputs at the format's maximum: intermediates may overflow (compare.py's policy).
     return case.values == "extreme" and case.dtype in ("float16", "bfloat16")
 
@@ -242,21 +95,10 @@ def differentiable_args(spec, call):
 # --- the one path every target takes: availability, arguments, the call ---------------------
 
 
-def _unavailable(target, function, device, dtype, required=None):
-    """Why ``target`` cannot run ``function`` in ``dtype`` on ``device`` (a skip reason), or None:
-    the function, the torch release it needs (``required``, for torch.nn.functional itself), the
-    device, the dtype."""
-    if not target.provides(function):
-        return "not provided by target"
-    if required and target.is_torch and not torch_release_at_least(torch.__version__, required[0]):
-        return f"needs torch >= {required[0]} ({required[1]}); installed {torch.__version__}"
-    return target.adapter.unavailable(device) or (dtype and target.unsupported(function, dtype))
-
-
 def _prepare(case, target):
     """``(adapter on the case's device, call, None)``, or ``(None, None, skipped Outcome)``; the
     call's output dtype and options are checked once it is sampled."""
-    reason = _unavailable(target, case.function, case.device, case.dtype, case.spec.requires(case.options))
+    reason = target.unavailable(case.function, case.device, case.dtype, case.spec.requires(case.options))
     if reason:
         return None, None, _skipped(reason)
     layout = layout_of(case)
@@ -264,7 +106,7 @@ def _prepare(case, target):
         return None, None, _skipped(f"layout {layout!r}: the adapter {target.adapter.name!r} stores no "
                                     "such layout (ArrayAdapter.layouts)")
     call = sample_call(case)
-    out_dtype = _out_dtype(case, call)
+    out_dtype = output_dtype(case, call)
     reason = (out_dtype != case.dtype and target.unsupported(case.function, out_dtype)) or \
         target.signature(case.function).unsupported(call.args)
     if reason:
@@ -294,19 +136,10 @@ def _by_name(call, args, kwargs):
     return dict(zip(call.args, list(args) + list(kwargs.values()), strict=True))
 
 
-def _port(target, function, call, fn=None):
-    """The target's function (or ``fn``) behind torch's calling convention (its Signature applied)."""
-    signature = target.signature(function)
-    fn = fn or target.function(function)
-    if signature is IDENTITY:  # torch's convention already: nothing to map
-        return fn
-    return signature.wrap(fn, list(call.args), call.positional)
-
-
-def _call_target(adapter, fn, args, kwargs):
+def call_target(adapter, fn, args, kwargs):
     """``(out, None)``, or ``(None, message)`` when the target raised (the case fails; the run goes on)."""
     try:
-        return _in_target(adapter.call, fn, args, kwargs), None
+        return guard.in_target(adapter.call, fn, args, kwargs), None
     except Failure as exc:
         return None, str(exc)
     except Exception as exc:
@@ -345,13 +178,13 @@ def check_forward(case, target):
         return unavailable
     spec = case.spec
     positional, keywords = call.split()
-    expected = _quiet(reference_function(spec.name), *positional, **keywords)
+    expected = guard.quiet(reference_function(spec.name), *positional, **keywords)
     _OUTPUT_SHAPES[case.id] = np.shape(expected)
-    out_dtype = _out_dtype(case, call)
+    out_dtype = output_dtype(case, call)
     args, kwargs = _arguments(adapter, call, case.dtype, layout=layout_of(case))
     inputs = {n: v for n, v in _by_name(call, args, kwargs).items() if isinstance(call.args[n], np.ndarray)}
     before = {n: adapter.snapshot(v) for n, v in inputs.items()}
-    out, error = _call_target(adapter, _port(target, case.function, call), args, kwargs)
+    out, error = call_target(adapter, target.port(case.function, call), args, kwargs)
     if error:
         return Outcome("failed", _fail([error], case, call, "forward", target))
     problems = adapter.result_problems(out, out_dtype)
@@ -362,7 +195,7 @@ def check_forward(case, target):
             problems.append(unreadable)
         else:
             result = compare(values, expected, out_dtype, tolerance(case, out_dtype, target), terms=terms(call),
-                             overflow_ok=_overflow_ok(case))
+                             overflow_ok=overflow_ok(case))
             if not result.ok:
                 problems.append(result.message)
     for name, value in inputs.items():
@@ -412,7 +245,7 @@ def compare_gradients(case, call, actual, expected, problems, target=None):
     worst_ulp = worst_rel = used = 0.0
     for name, values in actual.items():
         result = compare(values, expected[name], case.dtype, tolerance(case, case.dtype, target, "backward"),
-                         terms=terms(call), what=f"grad of {name}", overflow_ok=_overflow_ok(case))
+                         terms=terms(call), what=f"grad of {name}", overflow_ok=overflow_ok(case))
         worst_ulp, worst_rel = max(worst_ulp, result.max_ulp), max(worst_rel, result.max_rel)
         used = max(used, result.used)
         if not result.ok:
@@ -428,10 +261,10 @@ def _target_gradients(target, adapter, case, call, fn, args, kwargs, names, grad
         def port(*a, **k):
             return backward(grad_output, *a, **k)
 
-        grads = _in_target(adapter.call, _port(target, case.function, call, port), args, kwargs)
+        grads = guard.in_target(adapter.call, target.port(case.function, call, port), args, kwargs)
         back = {v: k for k, v in target.signature(case.function).rename.items()}
         return {back.get(k, k): v for k, v in dict(grads).items()}
-    grads = _in_target(adapter.gradients, fn, (), _by_name(call, args, kwargs), names, grad_output, out)
+    grads = guard.in_target(adapter.gradients, fn, (), _by_name(call, args, kwargs), names, grad_output, out)
     return None if grads is None else dict(grads)
 
 
@@ -442,7 +275,7 @@ def _expected_shape(case, call):
     """The shape of the reference's output (``grad_output`` has it): the forward check's, or computed."""
     if case.id not in _OUTPUT_SHAPES:
         positional, keywords = call.split()
-        _OUTPUT_SHAPES[case.id] = np.shape(_quiet(reference_function(case.function), *positional, **keywords))
+        _OUTPUT_SHAPES[case.id] = np.shape(guard.quiet(reference_function(case.function), *positional, **keywords))
     return _OUTPUT_SHAPES[case.id]
 
 
@@ -463,10 +296,10 @@ def check_backward(case, target):
     if target.backward_function(case.function) is None and not adapter.differentiates:
         return _skipped(f"no gradients: the target has no {case.function}_backward and the adapter "
                         f"{adapter.name!r} no autodiff")
-    out_dtype = _out_dtype(case, call)
+    out_dtype = output_dtype(case, call)
     args, kwargs = _arguments(adapter, call, case.dtype, watched=grad_args, layout=layout_of(case))
-    fn = _port(target, case.function, call)
-    out, error = _call_target(adapter, fn, args, kwargs)
+    fn = target.port(case.function, call)
+    out, error = call_target(adapter, fn, args, kwargs)
     if error:
         return Outcome("failed", _fail([error], case, call, "backward", target))
     problems = adapter.result_problems(out, out_dtype)
@@ -490,12 +323,12 @@ def check_backward(case, target):
     if grads is None:
         return _skipped(f"no gradients: the adapter {adapter.name!r} returned none for this call")
     positional, keywords = call.split()
-    expected = _quiet(reference_function(spec.name, backward=True), grad_output, *positional, **keywords)
+    expected = guard.quiet(reference_function(spec.name, backward=True), grad_output, *positional, **keywords)
     actual = read_gradients(adapter, call, grads, grad_args, case.dtype, problems)
     worst_ulp, worst_rel, used = compare_gradients(case, call, actual, expected, problems, target)
     if problems:
-        numpy = _call_line(target)[3]
-        shown = _literal(grad_output, out_dtype, numpy) if grad_output.size <= LITERAL_LIMIT else "random"
+        numpy = call_line(target)[3]
+        shown = literal(grad_output, out_dtype, numpy) if grad_output.size <= LITERAL_LIMIT else "random"
         problems.append(f"grad_output: {shown}")
         return Outcome("failed", _fail(problems, case, call, "backward", target), worst_ulp, worst_rel)
     return Outcome("passed", "", worst_ulp, worst_rel, used)
@@ -511,17 +344,25 @@ class ErrorInstance:
 
     @property
     def error(self):
-        from .registry import REGISTRY
-
         return REGISTRY[self.function].errors[self.index]
 
     @property
     def id(self):
-        suffix = "" if self.device == "cpu" else f", device={self.device!r}"
-        return f"{self.function}({self.error.label}{suffix})"
+        return ids.on_device(f"{self.function}({self.error.label})", self.device)
 
     def call(self):
         return self.error.build(np.random.default_rng(zlib.crc32(f"{self.function}({self.error.label})".encode())))
+
+
+def find_error(instance_id):
+    """The error instance with this id (``nll_loss(target out of range)``, with ``, device=...``)."""
+    function, device = ids.function_of(instance_id), ids.device_of(instance_id)
+    if function in REGISTRY:
+        for index in range(len(REGISTRY[function].errors)):
+            instance = ErrorInstance(function, index, device)
+            if instance.id == instance_id:
+                return instance
+    raise KeyError(f"no error case with id {instance_id!r}")
 
 
 def _reference_raises(instance, call):
@@ -529,7 +370,7 @@ def _reference_raises(instance, call):
     expected = instance.error.raises
     positional, keywords = call.split()
     try:
-        _quiet(reference_function(instance.function), *positional, **keywords)
+        guard.quiet(reference_function(instance.function), *positional, **keywords)
     except Exception as exc:
         if not isinstance(exc, expected):
             return Outcome("failed", f"the reference raised {type(exc).__name__}: {exc}, "
@@ -551,14 +392,14 @@ def _error_dtype(target, function):
 
 
 def _error_call_text(target, instance, call, dtype):
-    label, _, module, numpy = _call_line(target)
+    label, _, module, numpy = call_line(target)
     return f"{label}: {describe_call(instance.function, call, dtype, module, numpy=numpy)}"
 
 
 def check_error(instance, target):
     """Both the reference and the target must raise the registered exception class (or one the
     target's adapter accepts in its place)."""
-    reason = _unavailable(target, instance.function, instance.device, None)
+    reason = target.unavailable(instance.function, instance.device, None)
     if reason:
         return _skipped(reason)
     kind = instance.device.split(":")[0]
@@ -579,10 +420,10 @@ def check_error(instance, target):
     adapter = target.adapter.on(instance.device)
     args, kwargs = _arguments(adapter, call, dtype)
     where = (f"\n{_error_call_text(target, instance, call, dtype)}"
-             f"\nrerun: {rerun_command(f'test_conformance::test_error[{instance.id}]', target, instance.device)}")
+             f"\nrerun: {ids.rerun(ids.node('error', instance.id), target, instance.device)}")
     accepted = adapter.accepted_exceptions(expected)
     try:
-        _in_target(adapter.call, _port(target, instance.function, call), args, kwargs)
+        guard.in_target(adapter.call, target.port(instance.function, call), args, kwargs)
     except Exception as exc:
         if isinstance(exc, accepted):
             return Outcome("passed")
@@ -591,50 +432,32 @@ def check_error(instance, target):
     return Outcome("failed", f"did not raise, but should raise {expected.__name__}{where}")
 
 
-# --- one check, as the test runs it: the global state a target can change is put back --------
-
-
-def run_check(check, item, target):
-    """``CHECKS[check](item, target)``, judged as one case: a change of global state by the target
-    fails it, naming what changed, and is put back, so the cases after it are never blamed; an
-    exception of the suite's own code is an ``"error"`` outcome, not the target's failure."""
-    _SIDE_EFFECTS.clear()
-    before = global_state()
-    try:
-        outcome = CHECKS[check](item, target)
-    except Exception:
-        outcome = Outcome("error", f"the suite itself raised while checking {item.id}:\n{traceback.format_exc()}")
-    changed = list(dict.fromkeys(_SIDE_EFFECTS + put_back(before)))
-    if changed:
-        side_effect = f"the target changed global state (put back for the next case): {'; '.join(changed)}"
-        if outcome.status in ("passed", "skipped"):
-            return Outcome("failed", f"{side_effect}\n{reproduction(check, item, target)}")
-        outcome.message = f"{side_effect}\n{outcome.message}"
-    return outcome
-
-
 def reproduction(check, item, target):
-    """The ``call:`` and ``rerun:`` lines of one check, without running it."""
-    if check.startswith("scale_"):
-        from .scale import reproduction as scale_reproduction
-
-        return scale_reproduction(check, item, target)
+    """The ``call:`` and ``rerun:`` lines of one check of the grid, without running it."""
     if check != "error":
         return reproducer(item, sample_call(item), check, target)
     dtype = _error_dtype(target, item.function) or "float32"
-    rerun = rerun_command(f"test_conformance::test_error[{item.id}]", target, item.device)
+    rerun = ids.rerun(ids.node("error", item.id), target, item.device)
     return f"{_error_call_text(target, item, item.call(), dtype)}\nrerun: {rerun}"
 
 
-def _scale_check(name):
-    def check(case, target):
-        from . import scale
-
-        return scale.CHECKS[name](case, target)
-
-    return check
+CHECKS = {"forward": check_forward, "backward": check_backward, "error": check_error}
 
 
-# The scale profile's checks (conformance/scale.py): the same judgement, on inputs too large to copy.
-CHECKS = {"forward": check_forward, "backward": check_backward, "error": check_error,
-          "scale_forward": _scale_check("scale_forward"), "scale_backward": _scale_check("scale_backward")}
+def judged(run, item_id, reproduce):
+    """``run()``'s Outcome, judged as one case: a change of global state by the target fails it,
+    naming what changed (``reproduce()`` gives the call and rerun lines), and is put back, so the
+    cases after it are never blamed; an exception of the suite's own code is an ``"error"``
+    outcome, not the target's failure."""
+    before = guard.begin()
+    try:
+        outcome = run()
+    except Exception:
+        outcome = Outcome("error", f"the suite itself raised while checking {item_id}:\n{traceback.format_exc()}")
+    changed = guard.changes(before)
+    if changed:
+        side_effect = f"the target changed global state (put back for the next case): {'; '.join(changed)}"
+        if outcome.status in ("passed", "skipped"):
+            return Outcome("failed", f"{side_effect}\n{reproduce()}")
+        outcome.message = f"{side_effect}\n{outcome.message}"
+    return outcome

@@ -22,6 +22,7 @@ import time
 import traceback
 from types import SimpleNamespace
 
+from . import checks
 from .harness import Outcome
 
 START_TIMEOUT = 120.0  # importing torch and a framework, loading the target
@@ -41,8 +42,6 @@ def _serve(connection, target_spec, base, log_path):
     faulthandler.enable(file=sys.stderr, all_threads=True)
     import torch
 
-    from . import harness
-    from .cases import find
     from .targets import load
 
     torch.set_num_threads(1)  # tiny cases: threads only add overhead and oversubscribe parallel workers
@@ -59,12 +58,12 @@ def _serve(connection, target_spec, base, log_path):
             return
         check, key = request
         try:
-            item = find(key) if isinstance(key, str) else key
+            item = checks.find(check, key) if isinstance(key, str) else key
         except Exception:  # the suite's defect, not the target's: never reported as a crash
-            connection.send(harness.Outcome("error", f"the worker cannot find {key}:\n{traceback.format_exc()}"))
+            connection.send(Outcome("error", f"the worker cannot find {key}:\n{traceback.format_exc()}"))
             continue
         sys.stdout.write(f"{MARK}{check} {item.id}\n")  # line-buffered: in the log before the check runs
-        connection.send(harness.run_check(check, item, target))
+        connection.send(checks.run_check(check, item, target))
 
 
 MARK = "\x1e--- "  # starts the worker's output for one request, so a crash quotes only its own
@@ -136,7 +135,7 @@ class Isolated:
             self._start()
         if not self.sent:
             self.started = time.monotonic()
-        self.connection.send((check, item.id if check != "error" else item))
+        self.connection.send((check, item.id))
         self.sent.append((_key(check, item), check, item))
 
     def _send_ahead(self, key):
@@ -190,11 +189,9 @@ class Isolated:
 
     def _lose(self, key, status, what, check, item):
         """Answer the head request with ``status``; the requests behind it go to the next worker."""
-        from .harness import reproduction
-
         self.sent.clear()  # the worker is gone: nothing sent to it will be answered
         output = _own_output(self.log.name, key)
-        message = f"{what} in {item.id}\n{reproduction(check, item, self.info)}"
+        message = f"{what} in {item.id}\n{checks.reproduction(check, item, self.info)}"
         if output:
             message += f"\nlast output of the worker:\n{output[-OUTPUT_SHOWN:]}"
         self.answers[key] = Outcome(status, message)
@@ -254,9 +251,7 @@ class InProcess:
         self.target = target
 
     def run(self, check, item):
-        from .harness import run_check
-
-        return run_check(check, item, self.target)
+        return checks.run_check(check, item, self.target)
 
     def close(self):
         pass

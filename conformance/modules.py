@@ -18,25 +18,24 @@ then every k-th case up to a fixed count per dtype.
 import inspect
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
-from . import domains
+from . import domains, guard, ids
 from .adapters import Failure, TorchAdapter
+from .cases import generate
 from .compare import compare
 from .harness import (
     Outcome,
-    _in_target,
-    _literal,
-    _overflow_ok,
-    _quiet,
     compare_gradients,
     differentiable_args,
+    judged,
+    overflow_ok,
     read_gradients,
     reference_function,
     terms,
 )
-from .targets import convert_call, to_numpy
+from .reproducers import literal, small
+from .tensors import convert_call, to_numpy
 
 LEGACY = ("size_average", "reduce")  # deprecated; tested on their own in test_legacy.py
 
@@ -145,8 +144,6 @@ def sample(module_spec, spec, per_dtype=PER_DTYPE, skip=lambda case: False):
     """A deterministic sample of ``spec``'s cases the module can express: first every case
     (in grid order) that covers a dtype, option value, shape or value class not yet
     covered, then every k-th remaining case, ``per_dtype`` of them per dtype."""
-    from .cases import generate
-
     chosen, covered = {}, set()
     pool = [c for c in generate(spec, DTYPES) if not skip(c)]
     usable = []
@@ -199,40 +196,52 @@ def split(module_spec, call, dtype, device, grad_args=()):
 
 def describe(module_spec, call, dtype):
     """The module call as Python source, tensors inline."""
-    constructor = ", ".join(f"{n}={_literal(call.args[n], dtype)}" for n in module_spec.constructor_arguments()
+    constructor = ", ".join(f"{n}={literal(call.args[n], dtype)}" for n in module_spec.constructor_arguments()
                             if n in call.args)
-    forward = ", ".join(_literal(call.args[n], dtype) for n in module_spec.forward)
+    forward = ", ".join(literal(call.args[n], dtype) for n in module_spec.forward)
     return f"torch.nn.{module_spec.module}({constructor})({forward})"
 
 
-def _small(call):
-    return all(v.size <= 64 for v in call.args.values() if isinstance(v, np.ndarray))
+def reproduction(module_case, call, test):
+    """The ``call:`` and ``rerun:`` lines of a module check (the module call inline when it is small)."""
+    case = module_case.case
+    text = describe(module_case.module_spec, call, case.dtype) if small(call) else f"the module on {case.id}"
+    rerun = ids.rerun(ids.node(f"module_{test}", module_case.id, module="test_modules"))
+    return f"call: {text}\nrerun: {rerun}"
 
 
 def _fail(problems, module_case, call, test):
-    case = module_case.case
-    text = describe(module_case.module_spec, call, case.dtype) if _small(call) else f"the module on {case.id}"
-    from .harness import rerun_command
-
-    rerun = rerun_command(f"test_modules::test_module_{test}[{module_case.id}]")
-    return "\n".join(problems) + f"\ncall: {text}\nrerun: {rerun}"
+    return "\n".join(problems) + "\n" + reproduction(module_case, call, test)
 
 
 def _call_module(module_spec, constructor, forward):
-    try:
-        module = _quiet(module_spec.cls, **constructor)
-        return module, _quiet(module, *forward), None
+    try:  # the module is the target: its calls put back the global state they change (conformance/guard.py)
+        module = guard.in_target(module_spec.cls, **constructor)
+        return module, guard.in_target(module, *forward), None
     except Exception as exc:
         return None, None, f"raised {type(exc).__name__}: {exc}"
 
 
-def check_module_forward(module_case):
+def _judged(check, test):
+    """``check`` as one case: global state the module changes fails it and is put back, as every
+    other check (:func:`conformance.harness.judged`)."""
+
+    def run(module_case):
+        case = module_case.case
+        return judged(lambda: check(module_case), module_case.id,
+                      lambda: reproduction(module_case, case.spec.sample(case.rng(), case), test))
+
+    run.__name__, run.__doc__ = check.__name__.lstrip("_"), check.__doc__
+    return run
+
+
+def _check_module_forward(module_case):
     """The module's value, dtype and device against the reference's value of the functional call."""
     module_spec, case = module_case.module_spec, module_case.case
     spec = case.spec
     call = spec.sample(case.rng(), case)
     positional, keywords = call.split()
-    expected = _quiet(reference_function(spec.name), *positional, **keywords)
+    expected = guard.quiet(reference_function(spec.name), *positional, **keywords)
     constructor, forward, _ = split(module_spec, call, case.dtype, case.device)
     _, out, error = _call_module(module_spec, constructor, forward)
     if error:
@@ -241,7 +250,7 @@ def check_module_forward(module_case):
     result = None
     if isinstance(out, torch.Tensor):
         result = compare(to_numpy(out), expected, case.dtype, spec.tolerance(case.dtype), terms=terms(call),
-                         overflow_ok=_overflow_ok(case))
+                         overflow_ok=overflow_ok(case))
         if not result.ok:
             problems.append(result.message)
     if problems:
@@ -249,7 +258,7 @@ def check_module_forward(module_case):
     return Outcome("passed", "", result.max_ulp, result.max_rel)
 
 
-def check_module_backward(module_case):
+def _check_module_backward(module_case):
     """Gradients of every differentiable argument (forward arguments and buffers alike)
     under a random ``grad_output``, against the reference's ``f_backward``."""
     module_spec, case = module_case.module_spec, module_case.case
@@ -271,7 +280,7 @@ def check_module_backward(module_case):
         return Outcome("failed", _fail(problems, module_case, call, "backward"))
     grad_output = domains.grad_output(case.rng(1), tuple(out.shape), case.dtype)
     try:
-        grads = _in_target(adapter.gradients, None, (), leaves, tuple(leaves),
+        grads = guard.in_target(adapter.gradients, None, (), leaves, tuple(leaves),
                            adapter.asarray(grad_output, case.dtype), out)
     except Failure as exc:
         return Outcome("failed", _fail([str(exc)], module_case, call, "backward"))
@@ -279,9 +288,13 @@ def check_module_backward(module_case):
         return Outcome("failed", _fail([f"backward raised {type(exc).__name__}: {exc}"], module_case, call,
                                        "backward"))
     positional, keywords = call.split()
-    expected = _quiet(reference_function(case.function, backward=True), grad_output, *positional, **keywords)
+    expected = guard.quiet(reference_function(case.function, backward=True), grad_output, *positional, **keywords)
     actual = read_gradients(adapter, call, grads, tuple(leaves), case.dtype, problems)
     worst_ulp, worst_rel, _ = compare_gradients(case, call, actual, expected, problems)
     if problems:
         return Outcome("failed", _fail(problems, module_case, call, "backward"), worst_ulp, worst_rel)
     return Outcome("passed", "", worst_ulp, worst_rel)
+
+
+check_module_forward = _judged(_check_module_forward, "forward")
+check_module_backward = _judged(_check_module_backward, "backward")

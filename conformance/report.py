@@ -149,7 +149,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from . import publish
+from . import ids, publish
 
 SCHEMA = 3
 CHECKS = ("forward", "backward", "error")
@@ -208,8 +208,6 @@ def pytest_runtest_makereport(item, call):
 
 # --- the controller side: tally ------------------------------------------------------------
 
-_NODE_ID = re.compile(r"(?:^|[/\\])test_conformance\.py::test_(?:scale_)?(forward|backward|error)\[(.*)\]$",
-                      re.DOTALL)
 _WORKER_HEADER = re.compile(r"^\[[\w.-]+\] \S+ -- Python \S+ .*\n?", re.MULTILINE)  # pytest-xdist's
 _WORKER_CRASH = re.compile(r"worker '[^']*' crashed while running")
 _FLOAT_DTYPES = ("float64", "float32", "float16", "bfloat16")  # conformance.dtypes.FLOAT_DTYPES, without numpy
@@ -218,15 +216,15 @@ _FLOAT_DTYPES = ("float64", "float32", "float16", "bfloat16")  # conformance.dty
 def describe_nodeid(nodeid):
     """``{function, dtype, device, check, family, id}`` of a conformance test from its node id, else None:
     for reports that lack the plugin's attribute (a crashed pytest-xdist worker's)."""
-    match = _NODE_ID.search(nodeid)
-    if match is None:
+    parsed = ids.parse_node(nodeid)
+    if parsed is None:
         return None
-    check, case_id = match.groups()
-    function = case_id.split("(", 1)[0]
+    check, case_id = parsed
+    check = check.removeprefix("scale_")
+    function = ids.function_of(case_id)
     first = re.split(r"[,)]", case_id[len(function) + 1:], maxsplit=1)[0].strip()
     dtype = first if check != "error" and first in _FLOAT_DTYPES else ERROR_DTYPE
-    device = re.search(r", device='([^']*)'\)$", case_id)
-    return {"function": function, "dtype": dtype, "device": device.group(1) if device else "cpu", "check": check,
+    return {"function": function, "dtype": dtype, "device": ids.device_of(case_id), "check": check,
             "family": UNKNOWN_FAMILY, "id": case_id}
 
 
@@ -362,10 +360,8 @@ class Summary:
         message = message_of(report)
         rerun = _line(message, "rerun:")
         if rerun is None:
-            from .harness import rerun_command
-
             module = report.nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py")
-            rerun = rerun_command(f"{module}::{test}", self.target, info["device"])
+            rerun = ids.rerun(f"{module}::{test}", self.target, info["device"])
         return {"check": info["check"], "id": info["id"], "test": test, "status": status, "message": message,
                 "call": _line(message, "call:"), "rerun": rerun}
 

@@ -39,10 +39,12 @@ from functools import cached_property
 import numpy as np
 import torch
 
-from . import divergences, domains
+from . import divergences, domains, guard, ids
+from .adapters import Failure, TorchAdapter
 from .compare import TOLERANCES, compare
+from .harness import Outcome, call_target, reference_function
 from .registry import REGISTRY, Call, Gen
-from .targets import _BITS, TORCH_DTYPES
+from .tensors import BITS, TORCH_DTYPES
 
 PROFILES = ("scale", "scale-smoke")
 CHECK_ELEMENTS = 1 << 24  # float64 elements of one slice the reference works on (128 MiB)
@@ -248,7 +250,7 @@ class ScaleCase:
 
     @cached_property
     def id(self):
-        return self.data_id if self.device == "cpu" else self.data_id[:-1] + f", device={self.device!r})"
+        return ids.on_device(self.data_id, self.device)
 
     @cached_property
     def seed(self):
@@ -340,12 +342,6 @@ def _sampled(spans):
     return [spans[i] for i in picked]
 
 
-def _reference(name, backward=False):
-    from .harness import reference_function
-
-    return reference_function(name, backward)
-
-
 def _map(function, items):
     """``[function(item) for item in items]``, THREADS at a time (NumPy and torch's copies release the GIL)."""
     if THREADS == 1 or len(items) == 1:
@@ -374,7 +370,7 @@ class _Worst:
 def _crc(tensor, start, stop):
     t = tensor.detach()[start:stop]
     if t.is_floating_point():
-        t = t.view(_BITS[t.element_size()])
+        t = t.view(BITS[t.element_size()])
     return zlib.crc32(np.ascontiguousarray(t.cpu().numpy()))
 
 
@@ -386,13 +382,10 @@ def _fingerprints(case, arguments):
 
 
 def _unavailable(case, target):
-    from .adapters import TorchAdapter
-    from .harness import _unavailable as unavailable
-
     if not isinstance(target.adapter, TorchAdapter):
         return (f"the scale profile calls targets with torch tensors; the adapter {target.adapter.name!r} "
                 "takes arrays (check its losses at scale through a torch-speaking port)")
-    return unavailable(target, case.function, case.device, case.dtype)
+    return target.unavailable(case.function, case.device, case.dtype)
 
 
 class _Threads:
@@ -421,27 +414,21 @@ def _fail(problems, case, check, target):
 
 def reproduction(check, case, target):
     """The ``call:`` and ``rerun:`` lines of a scale check, without running it."""
-    from .harness import rerun_command
-
     call = (f"call: from conformance.scale import materialize; args, kwargs = materialize({case.id!r}); "
             f"F.{case.function}(*args, **kwargs)")
-    rerun = rerun_command(f"test_conformance::test_{check}[{case.id}]", target, case.device, case.profile)
+    rerun = ids.rerun(ids.node(check, case.id), target, case.device, case.profile)
     return f"{call}\nrerun: {rerun}"
 
 
 def _call(case, arguments, positional, target):
     """The target's function behind torch's calling convention, and the call's ``args, kwargs``."""
-    from .harness import _port
-
     call = Call(arguments, positional)
-    return (_port(target, case.function, call), *call.split())
+    return (target.port(case.function, call), *call.split())
 
 
 def _prepare(case, target):
     """``((adapter, arguments, positional), None)``, or ``(None, skipped Outcome)``: the target
     cannot run the case, or its Signature drops an option the case sets."""
-    from .harness import Outcome
-
     reason = _unavailable(case, target)
     if reason:
         return None, Outcome("skipped", reason)
@@ -454,8 +441,6 @@ def _prepare(case, target):
 
 def check_scale_forward(case, target):
     """Forward value, shape, dtype and device at scale, and that no input was modified in place."""
-    from .harness import Outcome, _call_target
-
     with _Threads():
         prepared, skipped = _prepare(case, target)
         if skipped:
@@ -463,7 +448,7 @@ def check_scale_forward(case, target):
         adapter, arguments, positional = prepared
         before = _fingerprints(case, arguments)
         fn, args, kwargs = _call(case, arguments, positional, target)
-        out, error = _call_target(adapter, fn, args, kwargs)
+        out, error = call_target(adapter, fn, args, kwargs)
         if error:
             return Outcome("failed", _fail([error], case, "scale_forward", target))
         problems = adapter.result_problems(out, case.dtype)
@@ -528,7 +513,7 @@ def reference_total(case, arguments):
     """The reference's reduced output (``"sum"``, ``"mean"``, ``"batchmean"``) of the whole call,
     from the slices: the sum of their ``"sum"`` losses, divided by the spec's divisor but for ``"sum"``."""
     whole = _whole(case, arguments)
-    forward = _reference(case.function)
+    forward = reference_function(case.function)
 
     def partial(span):
         sliced = _slice_arguments(case, arguments, whole, *span)
@@ -547,9 +532,9 @@ def reference_slice(case, arguments, whole, span, grad_output=None):
     start, stop = span
     sliced = _slice_arguments(case, arguments, whole, start, stop)
     if grad_output is None:
-        return _reference(case.function)(**sliced)
+        return reference_function(case.function)(**sliced)
     if stop is None:  # the whole call
-        return _reference(case.function, backward=True)(grad_output, **sliced)[_first(case)]
+        return reference_function(case.function, backward=True)(grad_output, **sliced)[_first(case)]
     reduction = dict(case.options).get("reduction", "mean")
     if reduction == "none":
         g = grad_output[start:stop]
@@ -557,7 +542,7 @@ def reference_slice(case, arguments, whole, span, grad_output=None):
         factor = 1.0 if reduction == "sum" else 1.0 / case.spec.divisor(_Lazy(arguments))
         sliced["reduction"] = "sum"
         g = np.asarray(grad_output * factor)
-    return _reference(case.function, backward=True)(g, **sliced)[_first(case)]
+    return reference_function(case.function, backward=True)(g, **sliced)[_first(case)]
 
 
 def _whole(case, arguments):
@@ -568,8 +553,6 @@ def _whole(case, arguments):
 
 def check_scale_backward(case, target):
     """The gradient of the input (``log_probs`` for ctc_loss) at scale, under a random ``grad_output``."""
-    from .harness import Outcome, _in_target
-
     first = _first(case)
     with _Threads():
         prepared, skipped = _prepare(case, target)
@@ -579,22 +562,25 @@ def check_scale_backward(case, target):
         arguments[first].requires_grad_()
         fn, args, kwargs = _call(case, arguments, positional, target)
         try:
-            out = _in_target(adapter.call, fn, args, kwargs)
+            out = guard.in_target(adapter.call, fn, args, kwargs)
             problems = adapter.result_problems(out, case.dtype)
             if problems:
                 return Outcome("failed", _fail(problems, case, "scale_backward", target))
             grad_output = domains.grad_output(case.rng(1), tuple(out.shape), case.dtype)
             g = torch.from_numpy(grad_output).to(case.device, case.torch_dtype)
-            (grad,) = _in_target(torch.autograd.grad, out, [arguments[first]], g, allow_unused=True)
+            # Through the adapter, as in the grid; None is a zero gradient (torch.autograd's allow_unused).
+            grads = guard.in_target(adapter.gradients, fn, (), {first: arguments[first]}, (first,), g, out) or {}
+            grad = grads.get(first)
+            if grad is None:
+                grad = torch.zeros_like(arguments[first])
+        except Failure as exc:
+            return Outcome("failed", _fail([str(exc)], case, "scale_backward", target))
         except Exception as exc:
             return Outcome("failed", _fail([f"raised {type(exc).__name__}: {exc}"], case, "scale_backward", target))
         del out, args, kwargs, fn  # the graph's saved tensors go before the reference runs
         arguments[first] = arguments[first].detach()
         worst = _Worst()
-        if grad is None:
-            problems = [f"grad of {first}: None, but the output depends on it"]
-        else:
-            problems = adapter.result_problems(grad, case.dtype, what=f"grad of {first}")
+        problems = adapter.result_problems(grad, case.dtype, what=f"grad of {first}")
         if not problems:
             _compare_slices(case, arguments, grad, worst, target, f"grad of {first}", grad_output)
             problems += worst.problems

@@ -27,7 +27,7 @@ import numpy as np
 
 import reference
 
-from . import divergences, options, publish
+from . import divergences, ids, options, publish
 from .cases import conformance_grid, generate
 from .compare import TOLERANCES, budget_growth
 from .harness import ErrorInstance
@@ -35,7 +35,6 @@ from .registry import REGISTRY, ShapeDependent
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PATH = os.path.join(ROOT, "SPEC.md")
-NODE = "conformance/test_conformance.py::test_{test}[{id}]"
 DIVERGENCES = ("The records of `conformance/known_divergences/`. The grid's cases that a regular expression on "
                "the case id matches are strict xfails unless marked; the property search leaves the drawn inputs "
                "for which a predicate of `known_divergences/predicates.py` holds unjudged, and the record's "
@@ -215,7 +214,7 @@ def measure(path=ACCURACY):
     import torch
     import torch.nn.functional as F
 
-    from .harness import CHECKS
+    from .checks import CHECKS
     from .targets import TorchTarget
 
     target, known, worst = TorchTarget(F), divergences.load(), {}
@@ -227,7 +226,7 @@ def measure(path=ACCURACY):
                 continue
             with warnings.catch_warnings(), np.errstate(all="ignore"):
                 warnings.simplefilter("ignore")
-                outcome = CHECKS[check](case, target)
+                outcome = CHECKS[check].run(case, target)
             if outcome.status != "passed":
                 continue
             cell = worst.setdefault(case.function, {}).setdefault(case.dtype, {}).setdefault(check, [0.0, 0.0])
@@ -284,13 +283,13 @@ def function_section(name):
             f"The float64 result of the reference that the suite checks, to {DIGITS} significant digits (another "
             "host may differ in the last), and the test that checks it (the same case runs in every dtype of the "
             "grid).", ""]
-    rows = [(label, _reference_result(case), f"`{NODE.format(test='forward', id=case.id)}`")
+    rows = [(label, _reference_result(case), f"`{ids.checkout_node('forward', case.id)}`")
             for label, case in _edge_cases(spec)]
     out += [_table(rows, ("case", "reference result", "test")), ""]
     if spec.errors:
         out += ["### Invalid inputs", ""]
         rows = [(f"`{e.label}`", e.raises.__name__ + (" (CPU; CUDA asserts)" if e.cpu_only else ""),
-                 f"`{NODE.format(test='error', id=ErrorInstance(name, i).id)}`") for i, e in enumerate(spec.errors)]
+                 f"`{ids.checkout_node('error', ErrorInstance(name, i).id)}`") for i, e in enumerate(spec.errors)]
         out += [_table(rows, ("call", "raises", "test")), ""]
     out += ["### Dtypes and tolerances", "",
             f"Checked in {', '.join(spec.dtypes)}. Budgets grow by `1 + log2(n)` with the number n of input "

@@ -1,4 +1,4 @@
-"""Loading the implementation under test and speaking to it in torch tensors.
+"""Loading the implementation under test.
 
 A target is any module (``pkg.mod``) or Python file (``path/to/port.py``) exposing
 functions with ``torch.nn.functional``'s names and signatures over torch tensors; the
@@ -17,17 +17,11 @@ import importlib.util
 import os
 import sys
 
-import numpy as np
 import torch
 
-DEFAULT_TARGET = "torch.nn.functional"
-TORCH_DTYPES = {
-    "float64": torch.float64,
-    "float32": torch.float32,
-    "float16": torch.float16,
-    "bfloat16": torch.bfloat16,
-}
-_BITS = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+from .adapters import IDENTITY, TorchAdapter, method_caller
+from .options import DEFAULT_TARGET
+from .registry import torch_release_at_least
 
 
 def load_module(spec, base=None):
@@ -60,8 +54,6 @@ class Target:
     functions whose signature differs from torch's."""
 
     def __init__(self, module, name=None, adapter=None):
-        from .adapters import IDENTITY, TorchAdapter
-
         self._identity = IDENTITY
         self.module = module
         self.name = name or module.__name__
@@ -98,8 +90,6 @@ class Target:
     def function(self, function):
         """The port's callable for ``function`` (before its :class:`Signature` is applied)."""
         if self.signature(function).method:
-            from .adapters import method_caller
-
             return method_caller(self._name(function))
         return getattr(self.module, self._name(function))
 
@@ -107,6 +97,25 @@ class Target:
         """The target's ``<f>_backward`` (hand-written gradients), or None."""
         fn = getattr(self.module, self._name(function) + "_backward", None)
         return fn if callable(fn) else None
+
+    def unavailable(self, function, device, dtype, required=None):
+        """Why this target cannot run ``function`` in ``dtype`` on ``device`` (a skip reason), or None:
+        the function, the torch release it needs (``required``, for torch.nn.functional itself), the
+        device, the dtype."""
+        if not self.provides(function):
+            return "not provided by target"
+        if required and self.is_torch and not torch_release_at_least(torch.__version__, required[0]):
+            return f"needs torch >= {required[0]} ({required[1]}); installed {torch.__version__}"
+        return self.adapter.unavailable(device) or (dtype and self.unsupported(function, dtype))
+
+    def port(self, function, call, fn=None):
+        """The target's function (or ``fn``) behind torch's calling convention: its Signature
+        applied to the arguments of ``call`` (a :class:`conformance.registry.Call`)."""
+        signature = self.signature(function)
+        fn = fn or self.function(function)
+        if signature is IDENTITY:  # torch's convention already: nothing to map
+            return fn
+        return signature.wrap(fn, list(call.args), call.positional)
 
     def unsupported(self, function, dtype_name):
         """Why ``function`` cannot run in ``dtype_name`` here (its Signature's ``dtypes``,
@@ -136,56 +145,8 @@ def load(spec=DEFAULT_TARGET, base=None):
     """The target named by ``spec`` (a module name or a ``.py`` file, relative to ``base``): an
     :class:`ArrayTarget` when the module defines an ``ADAPTER`` that is not a
     :class:`~conformance.adapters.TorchAdapter`, else a :class:`TorchTarget`."""
-    from .adapters import TorchAdapter
-
     module = load_module(spec, base)
     adapter = getattr(module, "ADAPTER", None)
     if adapter is not None and not isinstance(adapter, TorchAdapter):
         return ArrayTarget(module, spec)
     return TorchTarget(module, spec, adapter)
-
-
-def to_torch(value, dtype, device, requires_grad=False):
-    """A NumPy argument as the target sees it: floating arrays in ``dtype``, integer and
-    boolean arrays in their own dtype, the option ``dtype="float64"`` as a torch dtype."""
-    if isinstance(value, np.ndarray):
-        if np.issubdtype(value.dtype, np.floating):
-            t = torch.from_numpy(np.array(value, dtype=np.float64))  # np.array keeps 0-D shapes
-            return t.to(device=device, dtype=TORCH_DTYPES[dtype]).requires_grad_(requires_grad)
-        return torch.from_numpy(np.array(value)).to(device)
-    return value
-
-
-def convert_call(call, dtype, device, grad_args=()):
-    """``(args, kwargs, leaves)`` for the target; ``leaves`` maps each differentiable name to its tensor."""
-    converted, leaves = {}, {}
-    for name, value in call.args.items():
-        if name == "dtype" and isinstance(value, str):
-            converted[name] = TORCH_DTYPES[value]
-            continue
-        converted[name] = to_torch(value, dtype, device, requires_grad=name in grad_args)
-        if name in grad_args:
-            leaves[name] = converted[name]
-    items = list(converted.items())
-    args = [v for _, v in items[: call.positional]]
-    return args, dict(items[call.positional:]), leaves
-
-
-def to_numpy(tensor):
-    """float64 NumPy values of any tensor (bfloat16 included)."""
-    return tensor.detach().to("cpu", torch.float64).numpy()
-
-
-def bits(tensor):
-    """An exact snapshot of a tensor's contents, NaN payloads included."""
-    t = tensor.detach()
-    if t.is_floating_point():
-        t = t.view(_BITS[t.element_size()])
-    return t.clone()
-
-
-def torch_dtype_name(dtype):
-    for name, value in TORCH_DTYPES.items():
-        if value == dtype:
-            return name
-    return str(dtype).replace("torch.", "")

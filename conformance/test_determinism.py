@@ -23,7 +23,7 @@ from conformance.cases import generate
 from conformance.harness import differentiable_args
 from conformance.plugin import selected_dtypes
 from conformance.registry import REGISTRY
-from conformance.targets import bits, convert_call, to_torch
+from conformance.tensors import bits, convert_call, to_torch
 
 STRIDE = 20
 

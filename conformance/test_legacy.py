@@ -28,10 +28,10 @@ import torch
 import reference
 from conformance.cases import generate
 from conformance.compare import compare
-from conformance.harness import _quiet
+from conformance.guard import quiet
 from conformance.modules import LEGACY, MODULES, split
 from conformance.registry import REGISTRY
-from conformance.targets import convert_call, to_numpy
+from conformance.tensors import convert_call, to_numpy
 
 F = torch.nn.functional
 FUNCTIONS = tuple(dict.fromkeys(m.function for m in MODULES))
@@ -76,7 +76,7 @@ def _case_and_call(function):
             continue
         call = spec.sample(case.rng(), case)
         positional, keywords = call.split()
-        unreduced = _quiet(getattr(reference, function), *positional, **{**keywords, "reduction": "none"})
+        unreduced = quiet(getattr(reference, function), *positional, **{**keywords, "reduction": "none"})
         if unreduced.size >= 2 and np.isfinite(unreduced).all() and len(np.unique(unreduced)) > 1:
             return case, call
     pytest.fail(f"no all-defaults case of {function} has two finite, different unreduced elements")
@@ -89,7 +89,7 @@ def _with(call, **arguments):
 
 def _expected(function, call, reduction):
     positional, keywords = _with(call, reduction=reduction).split()
-    return _quiet(getattr(reference, function), *positional, **keywords)
+    return quiet(getattr(reference, function), *positional, **keywords)
 
 
 def _assert_close(out, expected, what):
@@ -167,7 +167,7 @@ def test_legacy_module(function, size_average, reduce):
         module = module_spec.cls(**constructor, size_average=size_average, reduce=reduce)
     _check_legacy_warnings(record, size_average, reduce, mapped, f"nn.{module_spec.module}")
     assert module.reduction == mapped
-    _assert_close(_quiet(module, *forward), _expected(function, call, mapped),
+    _assert_close(quiet(module, *forward), _expected(function, call, mapped),
                   f"nn.{module_spec.module}(size_average={size_average}, reduce={reduce}, reduction={explicit!r})")
 
 
@@ -183,12 +183,12 @@ def test_elementwise_mean(function):
     alias = _with(call, reduction="elementwise_mean")
     args, kwargs, _ = convert_call(alias, "float64", "cpu")
     constructor, forward, _ = split(module_spec, alias, "float64", "cpu")
-    module = _quiet(module_spec.cls, **constructor)
+    module = quiet(module_spec.cls, **constructor)
     if function in REJECT_ELEMENTWISE_MEAN:
         with pytest.raises(ValueError, match="elementwise_mean"):
-            _quiet(getattr(F, function), *args, **kwargs)
+            quiet(getattr(F, function), *args, **kwargs)
         with pytest.raises(ValueError, match="elementwise_mean"):
-            _quiet(module, *forward)
+            quiet(module, *forward)
         return
     expected = _expected(function, call, "mean")
     for what, run in ((f"F.{function}", lambda: getattr(F, function)(*args, **kwargs)),

@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from conformance.divergences import load
-from conformance.harness import _quiet, reference_function
+from conformance.guard import quiet
+from conformance.harness import reference_function
 from conformance.modules import (
     BY_MODULE,
     LEGACY,
@@ -27,7 +28,7 @@ from conformance.modules import (
     split,
 )
 from conformance.registry import REGISTRY
-from conformance.targets import to_numpy
+from conformance.tensors import to_numpy
 
 DIVERGENCES = {}
 for _divergence in load():
@@ -127,9 +128,9 @@ def _buffer_call(module_spec):
 
 def _forward_matches_reference(module, module_spec, case, call, dtype, device):
     _, forward, _ = split(module_spec, call, dtype, device)
-    out = _quiet(module, *forward)
+    out = quiet(module, *forward)
     positional, keywords = call.split()
-    expected = _quiet(reference_function(module_spec.function), *positional, **keywords)
+    expected = quiet(reference_function(module_spec.function), *positional, **keywords)
     from conformance.compare import compare
     from conformance.harness import terms
 
@@ -142,25 +143,25 @@ def _forward_matches_reference(module, module_spec, case, call, dtype, device):
 def test_buffers_follow_dtype_and_state_dict(module_spec):
     case, call = _buffer_call(module_spec)
     constructor, _, _ = split(module_spec, call, "float64", "cpu")
-    module = _quiet(module_spec.cls, **constructor)
+    module = quiet(module_spec.cls, **constructor)
     assert set(dict(module.named_buffers())) == set(module_spec.buffers)
     state = module.state_dict()
     for name in module_spec.buffers:
         assert name in state, f"{name} is not in {module_spec.module}'s state_dict"
         assert torch.equal(state[name], constructor[name])
     for dtype in (torch.float16, torch.bfloat16, torch.float32):
-        moved = _quiet(module_spec.cls, **constructor).to(dtype)
+        moved = quiet(module_spec.cls, **constructor).to(dtype)
         for name in module_spec.buffers:
             assert getattr(moved, name).dtype == dtype, f"{name} did not follow .to({dtype})"
     module.to(torch.float32)
     # float32 buffers holding the case's (float32) values: the module computes the case
     _forward_matches_reference(module, module_spec, case, call, "float32", "cpu")
-    fresh = _quiet(module_spec.cls, **{**constructor, **{n: torch.zeros_like(constructor[n])
+    fresh = quiet(module_spec.cls, **{**constructor, **{n: torch.zeros_like(constructor[n])
                                                           for n in module_spec.buffers}})
     fresh.load_state_dict(state)
     for name in module_spec.buffers:
         assert torch.equal(getattr(fresh, name), state[name])
-    empty = _quiet(module_spec.cls, **{n: v for n, v in constructor.items() if n not in module_spec.buffers})
+    empty = quiet(module_spec.cls, **{n: v for n, v in constructor.items() if n not in module_spec.buffers})
     assert dict(empty.named_buffers()) == {} and not set(empty.state_dict()) & set(module_spec.buffers)
 
 
@@ -170,7 +171,7 @@ def test_buffers_follow_device(module_spec):
         pytest.skip("CUDA is not available")
     case, call = _buffer_call(module_spec)
     constructor, _, _ = split(module_spec, call, "float32", "cpu")
-    module = _quiet(module_spec.cls, **constructor).to("cuda")
+    module = quiet(module_spec.cls, **constructor).to("cuda")
     for name in module_spec.buffers:
         assert getattr(module, name).device.type == "cuda"
     _forward_matches_reference(module, module_spec, case, call, "float32", "cuda")

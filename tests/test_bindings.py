@@ -23,7 +23,7 @@ from conformance.adapters import NumpyAdapter
 from conformance.bindings import bindings, declared, render
 from conformance.bindings._shared import PLAIN, Unmapped, bind, padded_targets, reduce, table
 from conformance.cases import find
-from conformance.harness import run_check
+from conformance.checks import run_check
 from conformance.registry import REGISTRY
 from conformance.targets import ArrayTarget, load
 

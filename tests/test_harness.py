@@ -271,7 +271,7 @@ def test_a_wrong_output_shape_fails_the_backward_check_naming_the_shape():
     import torch.nn.functional as F
 
     from conformance.cases import find
-    from conformance.harness import run_check
+    from conformance.checks import run_check
     from tests.planted import faulty_target
 
     target = faulty_target(mse_loss=lambda input, target, **kw: F.mse_loss(input, target, **kw).reshape(1))
@@ -284,11 +284,11 @@ def test_a_wrong_output_shape_fails_the_backward_check_naming_the_shape():
 
 @pytest.mark.parametrize("shape", [(0, 5), (2, 0), (0,)])
 def test_reproducer_literals_keep_the_shape_of_empty_arrays(shape):
-    from conformance.harness import _literal
+    from conformance.reproducers import literal
 
     for dtype, module in (("float32", torch), ("int64", torch)):
         value = np.zeros(shape, dtype=np.float64 if dtype == "float32" else np.int64)
-        rebuilt = eval(_literal(value, "float32"), {"torch": torch})
+        rebuilt = eval(literal(value, "float32"), {"torch": torch})
         assert tuple(rebuilt.shape) == shape and rebuilt.dtype == getattr(module, dtype)
-        rebuilt = eval(_literal(value, "float32", numpy=True), {"np": np})
+        rebuilt = eval(literal(value, "float32", numpy=True), {"np": np})
         assert rebuilt.shape == shape and rebuilt.dtype == np.dtype(dtype)

@@ -9,7 +9,8 @@ import torch.nn.functional as F
 
 from conformance import layouts
 from conformance.cases import find, generate
-from conformance.harness import materialize, run_check
+from conformance.checks import run_check
+from conformance.harness import materialize
 from conformance.registry import REGISTRY
 from tests.planted import faulty_target
 

@@ -117,3 +117,26 @@ def test_reproducer_runs():
         warnings.simplefilter("ignore")  # the broadcasting cases warn about the target size
         out = eval(call_line[len("call: "):], {"torch": torch})  # the real module this time
     assert isinstance(out, torch.Tensor)
+
+
+class _ChangesDefaultDtype(torch.nn.MSELoss):
+    """A correct MSELoss whose forward leaves the default dtype at float64 behind it."""
+
+    def forward(self, input, target):
+        torch.set_default_dtype(torch.float64)
+        return super().forward(input, target)
+
+
+def test_a_module_that_changes_global_state_fails_and_the_state_is_put_back():
+    """The module checks call the module under the same guard as every other check: the change
+    fails the case, names what changed and is undone. Before, the module was called bare, so the
+    case passed and the default dtype stayed float64 for every case after it."""
+    table = BY_MODULE["MSELoss"]
+    planted = _Planted(table.module, table.function, table.forward, table.options, planted=_ChangesDefaultDtype)
+    case = sample(planted, REGISTRY[table.function])[0]
+    for check in (check_module_forward, check_module_backward):
+        outcome = check(ModuleCase(planted, case))
+        assert outcome.status == "failed", outcome.message
+        assert "changed global state (put back for the next case): default dtype torch.float32 -> torch.float64" \
+            in outcome.message and "rerun: pytest" in outcome.message
+        assert torch.get_default_dtype() == torch.float32

@@ -6,10 +6,13 @@ import os
 
 import numpy as np
 import pytest
+import torch
 
 from conformance import scale
+from conformance.adapters import TorchAdapter
+from conformance.checks import run_check
 from conformance.domains import real
-from conformance.harness import reference_function, run_check
+from conformance.harness import reference_function
 from conformance.targets import TorchTarget, load_module
 from tests.planted import failures, faulty_target
 
@@ -98,3 +101,22 @@ def test_a_sample_of_slices_keeps_the_first_and_the_last(monkeypatch):
     assert scale._sampled(spans) == [(0, 1), (4, 5), (9, 10)] or scale._sampled(spans) == [(0, 1), (5, 6), (9, 10)]
     monkeypatch.setattr(scale, "SAMPLE", 0)
     assert scale._sampled(spans) == spans
+
+
+class _NoGradients(TorchAdapter):
+    """torch's own tensors, but an autodiff that reports every gradient as unused (None)."""
+
+    def gradients(self, fn, args, kwargs, names, grad_output, out):
+        return dict.fromkeys(names)
+
+
+def test_the_scale_backward_asks_the_adapter_and_reads_none_as_a_zero_gradient():
+    """The scale check goes through the target's adapter, as the grid's does, and reads a None
+    gradient by the one rule (a zero gradient). Before, it called torch.autograd itself, so this
+    adapter was never asked and the check passed."""
+    target = TorchTarget(torch.nn.functional, "no-gradients", adapter=_NoGradients())
+    case = SMOKE[0]
+    outcome = run_check("scale_backward", case, target)
+    assert outcome.status == "failed", outcome.message
+    assert outcome.message.startswith("grad of input: got 0") and "None" not in outcome.message, outcome.message
+    assert run_check("scale_backward", case, TorchTarget(torch.nn.functional)).status == "passed"

@@ -11,7 +11,7 @@ import torch
 
 from conformance import divergences
 from conformance.cases import find
-from conformance.harness import run_check
+from conformance.checks import run_check
 from conformance.targets import TorchTarget, load
 from conformance.torch_targets import DIVERGENCES, CompiledFunction, refs_failures
 from conformance.torch_targets.refs_failures import CAUSES

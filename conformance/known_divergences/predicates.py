@@ -14,8 +14,8 @@ import torch
 
 import reference
 
+from ..domains import LOW_PRECISION, exp_overflows
 from ..dtypes import FORMATS, round_to
-from ..properties.strategies import LOW_PRECISION, exp_overflows
 from ..specs.triplet import COSINE
 
 

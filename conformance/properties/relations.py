@@ -10,10 +10,11 @@ from functools import cache
 import numpy as np
 from hypothesis import event
 
-from .. import divergences, harness
+from .. import divergences, guard, harness
 from ..compare import TOLERANCES, budget_growth, compare
 from ..registry import REGISTRY, Call
-from ..targets import convert_call, to_numpy
+from ..reproducers import describe_call
+from ..tensors import convert_call, to_numpy
 from .strategies import DRAWN_FLOOR, copy_call, normwise_tolerance
 
 # --- running and judging -----------------------------------------------------------------
@@ -21,7 +22,7 @@ from .strategies import DRAWN_FLOOR, copy_call, normwise_tolerance
 
 def snippet(function, call, dtype, target_name="F"):
     """The call, pasteable after ``import torch, torch.nn.functional as F``."""
-    return harness.describe_call(function, call, dtype, target_name)
+    return describe_call(function, call, dtype, target_name)
 
 
 def _without_rerun(message):
@@ -46,12 +47,12 @@ def check_differential(drawn, target, checks=("forward", "backward")):
 def run_target(target, function, call, dtype):
     """The target's result as float64 NumPy (raises what the target raises)."""
     args, kwargs, _ = convert_call(call, dtype, "cpu")
-    return to_numpy(harness._quiet(target.function(function), *args, **kwargs))
+    return to_numpy(guard.in_target(target.function(function), *args, **kwargs))
 
 
 def run_reference(function, call):
     positional, keywords = call.split()
-    return np.asarray(harness._quiet(harness.reference_function(function), *positional, **keywords),
+    return np.asarray(guard.quiet(harness.reference_function(function), *positional, **keywords),
                       dtype=np.float64)
 
 

@@ -29,7 +29,9 @@ from hypothesis.extra import numpy as hnp
 from .. import harness
 from ..cases import Case, generate
 from ..compare import TOLERANCES, Tolerance
+from ..domains import LOW_PRECISION, exp_overflows, overflow_prone
 from ..dtypes import FORMATS, round_to
+from ..guard import quiet
 from ..registry import REGISTRY, Call
 
 # --- profiles ----------------------------------------------------------------------------
@@ -91,43 +93,10 @@ def free_arguments(function, case, call):
 
 # --- values --------------------------------------------------------------------------------
 
-LOW_PRECISION = ("float16", "bfloat16")
-
-
 def huge_limit(dtype):
     """The largest magnitude drawn: the format's maximum where the overflow rule applies."""
     fmt = FORMATS[dtype]
     return fmt.max if dtype in LOW_PRECISION else fmt.max**0.25 / 16
-
-
-def overflow_prone(dtype, arrays):
-    """Whether inputs reach the magnitudes where intermediates may overflow: squares, the
-    cubes of a p-norm and their sums stay finite below the fourth root of the maximum."""
-    if dtype not in LOW_PRECISION:
-        return False
-    limit = FORMATS[dtype].max ** 0.25
-    return any(np.any(np.abs(np.where(np.isfinite(a), a, 0.0)) >= limit) for a in arrays)
-
-
-def _exponentiated(function, call):
-    """The intermediates a function forms from ``exp`` of an argument (finite inputs only):
-    ``exp`` overflows at an argument of ``log(max)`` (11.1 in float16), far below the
-    fourth root that :func:`overflow_prone` watches."""
-    args = call.args
-    if function == "kl_div" and args.get("log_target"):
-        x, t = np.broadcast_arrays(np.asarray(args["input"], np.float64), np.asarray(args["target"], np.float64))
-        e = np.exp(np.where(np.isfinite(x) & np.isfinite(t), t, 0.0))
-        return [e, e * np.abs(np.where(np.isfinite(x), t - x, 0.0)) + e]  # the loss, its gradients
-    if function == "poisson_nll_loss" and args.get("log_input"):
-        x = np.asarray(args["input"], np.float64)
-        return [np.exp(np.where(np.isfinite(x), x, 0.0))]
-    return []
-
-
-def exp_overflows(function, dtype, call):
-    """Whether an ``exp`` intermediate of ``call`` overflows ``dtype``."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        return any(bool(np.any(v > FORMATS[dtype].max)) for v in _exponentiated(function, call))
 
 
 def _elements(dtype, domain, regime):
@@ -238,7 +207,7 @@ def grid(function):
 def reference_accepts(function, call):
     positional, keywords = call.split()
     try:
-        harness._quiet(harness.reference_function(function), *positional, **keywords)
+        quiet(harness.reference_function(function), *positional, **keywords)
     except Exception:
         return False
     return True
