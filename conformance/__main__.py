@@ -5,7 +5,7 @@ unknown options are passed on to pytest), shows pytest's progress, then prints o
 function, dtype and device: passed, failed, skipped and strict-xfailed counts for the
 forward, backward and error checks, and the worst error seen in ULPs of the dtype and in
 relative terms. The same report is written as ``conformance.json`` (machine-readable, see
-``conformance/report.py`` for its schema), ``conformance.md`` (for pull requests and issues)
+docs/report.md for its schema), ``conformance.md`` (for pull requests and issues)
 and ``conformance.html`` (one self-contained page: the function x dtype matrix and every
 failure's reproducer) under ``--report-dir`` (default ``reports/``).
 
@@ -106,9 +106,9 @@ def run(argv):
 
 def pytest_arguments(args):
     """The pytest command line of a run (without pytest's own arguments passed through)."""
-    arguments = [TESTS, "-q", "-p", "conformance.plugin", "-p", "conformance.report", "-p", "no:logging",
-                 # -p (not plugins=[...]) so that xdist workers load the report hooks too; the module is
-                 # already imported here, which makes pytest warn that it cannot rewrite its asserts.
+    arguments = [TESTS, "-q", "-p", "conformance.plugin", "-p", "no:logging",
+                 # -p (not plugins=[...]) so that xdist workers load the plugin (and its report hook) too; the
+                 # module is already imported here, which makes pytest warn that it cannot rewrite its asserts.
                  "-W", "ignore::pytest.PytestAssertRewriteWarning", "--no-header", "-o", "console_output_style=count"]
     # Every suite option is handed on as given or as its environment variable says (conformance/options.py).
     arguments += [f"--conformance-{o.name}={getattr(args, o.attribute)}" for o in options.SUITE

@@ -33,6 +33,7 @@ import warnings
 import pytest
 
 from . import options
+from .report import model as report_model
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 TESTS = {"test_forward": "forward", "test_backward": "backward", "test_error": "error",
@@ -483,3 +484,45 @@ def checker(request, target):
             runner.expect(_checks_in_order(request.session.items))
     yield runner
     runner.close()
+
+
+# --- the report: each test report carries its cell (conformance/report/) ---------------------
+# On the process that runs the test, so that the tally is the same with and without pytest-xdist,
+# whose workers send their reports to the controller.
+
+
+def _family(case):
+    if case.values != "normal":
+        return f"values={case.values}"
+    if case.options:
+        name, value = case.options[0]
+        return f"{name}={value!r}"
+    return "defaults"
+
+
+def describe_item(item):
+    """``{function, dtype, device, check, family, id}`` of a conformance test item, else None."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    check = getattr(item, "originalname", "").removeprefix("test_").removeprefix("scale_")
+    if check not in report_model.CHECKS:
+        return None
+    if "case" in params or "scale_case" in params:  # the scale profile's checks count as forward and backward
+        case = params.get("case") or params["scale_case"]
+        family = _family(case) if "case" in params else f"profile={case.profile}"
+        return {"function": case.function, "dtype": case.dtype, "device": case.device, "check": check,
+                "family": family, "id": case.id}
+    if "error_instance" in params:
+        instance = params["error_instance"]
+        return {"function": instance.function, "dtype": report_model.ERROR_DTYPE, "device": instance.device,
+                "check": check, "family": "errors", "id": instance.id}
+    return None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    info = describe_item(item)
+    if info is not None:
+        # A plain attribute of str values: xdist serialises the report's __dict__ to the controller.
+        setattr(report, report_model.REPORT_ATTRIBUTE, info)
+    return report

@@ -23,7 +23,8 @@ LAYERS = [
     ["guard", "reproducers"], ["harness"], ["scale", "modules"], ["checks"],
     ["properties.strategies"], ["properties.relations"], ["properties"],
     # running and reporting
-    ["isolation", "report"], ["baseline", "export", "specdoc"],
+    ["report.model"], ["report.tally", "report.render"], ["report"],
+    ["isolation"], ["baseline", "export", "specdoc"],
     ["bindings._shared"], ["bindings._jax"], ["bindings.*"], ["bindings"], ["bindings.__main__"],
     ["torch_targets"], ["torch_targets.*"],
     ["matrix"], ["plugin"], ["__main__"],

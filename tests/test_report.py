@@ -352,10 +352,10 @@ def test_totals_count_every_test_once():
     for r in reports:
         nodeid_of[r.nodeid] = r
     assert report["environment"]["checks"] == len(nodeid_of) == len(reports) == sum(report["totals"].values())
-    assert reporting._sum(c["counts"] for c in report["cells"]) == report["totals"]
+    assert reporting.summed(c["counts"] for c in report["cells"]) == report["totals"]
     for cell in report["cells"]:
-        assert reporting._sum(cell["checks"].values()) == cell["counts"]
-        assert reporting._sum(f["counts"] for f in cell["families"]) == cell["counts"]
+        assert reporting.summed(cell["checks"].values()) == cell["counts"]
+        assert reporting.summed(f["counts"] for f in cell["families"]) == cell["counts"]
     softmax = _cell(report, "softmax", "float64")
     assert softmax["counts"] == _zeros(passed=1, failed=1, error=1)
     assert softmax["worst_ulp"] == 3.0e15  # the errored test's 0.5 is no longer a judged result
@@ -486,10 +486,14 @@ def test_render_verdict_lists_failures_with_their_status():
                          "  crashed: test_backward[soft_margin_loss(float32, (4, 5))]"]
 
 
-def test_the_module_is_a_valid_pytest_plugin():
+def test_the_plugin_is_a_valid_pytest_plugin_and_the_report_no_plugin_at_all():
+    from conformance import plugin
+
     manager = pytest.PytestPluginManager()
-    manager.register(reporting)
+    manager.register(plugin)
     manager.check_pending()  # a module-level pytest_* name that is not a hook fails here
+    names = [n for module in (reporting.model, reporting.tally, reporting.render) for n in vars(module)]
+    assert not [n for n in names if n.startswith("pytest_")]  # the report's hook lives with the plugin
 
 
 def test_check_writable(tmp_path):
