@@ -42,8 +42,29 @@ def _fmt_shape(shape):
     return repr(tuple(shape))
 
 
+class Drawn:
+    """What every case shares, given its ``data_id`` (the call, without the device) and ``device``:
+    its id, its seed (the CRC-32 of the data id, so the data are the same on every device) and its
+    random streams (stream 1 draws ``grad_output``). The grid's :class:`Case` and the scale
+    profile's cases are both drawn this way."""
+
+    @cached_property  # ids are read many times at collection; a frozen dataclass allows this cache
+    def id(self):
+        return ids.on_device(self.data_id, self.device)
+
+    @cached_property
+    def seed(self):
+        return zlib.crc32(self.data_id.encode())
+
+    def rng(self, stream=0):
+        return np.random.default_rng([self.seed, stream])
+
+    def __str__(self):
+        return self.id
+
+
 @dataclass(frozen=True)
-class Case:
+class Case(Drawn):
     function: str
     dtype: str
     shape: tuple
@@ -53,7 +74,7 @@ class Case:
     layout: str = "contiguous"  # how the torch arguments are stored (conformance/layouts.py)
     regime: str = ""  # the size regime (conformance/sizes.py) of a size case; not part of the id
 
-    @cached_property  # ids are read many times at collection; a frozen dataclass allows this cache
+    @cached_property
     def data_id(self):
         parts = [self.dtype, _fmt_shape(self.shape)]
         parts += [f"{k}={_fmt_value(v)}" for k, v in self.options]
@@ -62,18 +83,6 @@ class Case:
         if self.values != "normal":
             parts.append(f"values={self.values}")
         return f"{self.function}({', '.join(parts)})"
-
-    @cached_property
-    def id(self):
-        return ids.on_device(self.data_id, self.device)
-
-    @cached_property
-    def seed(self):
-        return zlib.crc32(self.data_id.encode())
-
-    def rng(self, stream=0):
-        """The case's random generator; stream 1 draws ``grad_output``."""
-        return np.random.default_rng([self.seed, stream])
 
     @property
     def spec(self):
@@ -86,9 +95,6 @@ class Case:
                 return value
         default = self.spec.options[name][0]
         return default.resolve(self.shape) if isinstance(default, ShapeDependent) else default
-
-    def __str__(self):
-        return self.id
 
 
 def _combinations(spec, shape):

@@ -41,10 +41,11 @@ import torch
 
 from . import divergences, domains, guard, ids
 from .adapters import Failure, TorchAdapter
+from .cases import Drawn
 from .compare import TOLERANCES, compare
 from .harness import Outcome, call_target, reference_function
 from .registry import REGISTRY, Call, Gen
-from .tensors import BITS, TORCH_DTYPES
+from .tensors import TORCH_DTYPES, as_bits
 
 PROFILES = ("scale", "scale-smoke")
 CHECK_ELEMENTS = 1 << 24  # float64 elements of one slice the reference works on (128 MiB)
@@ -216,7 +217,7 @@ SPECS = (
 
 
 @dataclass(frozen=True)
-class ScaleCase:
+class ScaleCase(Drawn):
     """One case of the scale profile, with an id like a grid case's: ``cross_entropy(float32,
     (4096, 128256), profile='scale')``."""
 
@@ -248,22 +249,8 @@ class ScaleCase:
                  f"profile={self.profile!r}"]
         return f"{self.function}({', '.join(parts)})"
 
-    @cached_property
-    def id(self):
-        return ids.on_device(self.data_id, self.device)
-
-    @cached_property
-    def seed(self):
-        return zlib.crc32(self.data_id.encode())
-
-    def rng(self, stream=0):
-        return np.random.default_rng([self.seed, stream])
-
     def elements(self):
         return math.prod(self.shape)
-
-    def __str__(self):
-        return self.id
 
 
 def _kind(device):
@@ -289,9 +276,7 @@ def is_scale_id(case_id):
 
 def find(case_id):
     """The scale case with this id."""
-    device = "cpu"
-    if ", device=" in case_id:
-        device = case_id.rsplit(", device=", 1)[1].rstrip(")").strip("'")
+    device = ids.device_of(case_id)
     profile = "scale-smoke" if "profile='scale-smoke'" in case_id else "scale"
     for case in cases(profile, devices=(device,)):
         if case.id == case_id:
@@ -368,10 +353,7 @@ class _Worst:
 
 
 def _crc(tensor, start, stop):
-    t = tensor.detach()[start:stop]
-    if t.is_floating_point():
-        t = t.view(BITS[t.element_size()])
-    return zlib.crc32(np.ascontiguousarray(t.cpu().numpy()))
+    return zlib.crc32(np.ascontiguousarray(as_bits(tensor[start:stop]).cpu().numpy()))
 
 
 def _fingerprints(case, arguments):

@@ -48,12 +48,15 @@ def to_numpy(tensor):
     return tensor.detach().to("cpu", torch.float64).numpy()
 
 
+def as_bits(tensor):
+    """A view of a tensor's contents as integers of its element size (NaN payloads included), no copy."""
+    t = tensor.detach()
+    return t.view(BITS[t.element_size()]) if t.is_floating_point() else t
+
+
 def bits(tensor):
     """An exact snapshot of a tensor's contents, NaN payloads included."""
-    t = tensor.detach()
-    if t.is_floating_point():
-        t = t.view(BITS[t.element_size()])
-    return t.clone()
+    return as_bits(tensor).clone()
 
 
 def torch_dtype_name(dtype):
