@@ -527,10 +527,9 @@ def verify_main(argv=None):
     parser = options.Parser(prog="python -m conformance verify",
                                      description="Check a golden-vector export against its SHA256SUMS and "
                                                  "manifest.json before trusting it.")
-    parser.add_argument("directory", metavar="DIR", help="the export's directory (with manifest.json)")
+    parser.add_argument("directory", metavar="DIR", type=options.argument(options.input_directory),
+                        help="the export's directory (with manifest.json)")
     args = parser.parse_args(argv)
-    if not os.path.isdir(args.directory):
-        parser.error(f"argument DIR: {args.directory} is not a directory")
     problems, summary = verify(args.directory)
     for problem in problems:
         print(problem)

@@ -83,7 +83,6 @@ class Isolated:
         self.process = self.connection = self.info = None
         self.log = tempfile.NamedTemporaryFile(prefix="conformance-worker-", suffix=".log", delete=False)
         self.log.close()
-        self.starts = 0
         self.loading = False  # launched, and not yet heard from
         self.timeouts = {}  # function -> cases that timed out
         self.upcoming, self.position = [], {}  # the run's (check, item) in order; key -> index
@@ -107,7 +106,6 @@ class Isolated:
                                        daemon=True, name="conformance-target")
         self.process.start()
         child.close()
-        self.starts += 1
         self.loading = True
 
     def _start(self):

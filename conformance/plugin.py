@@ -218,10 +218,6 @@ def selected_functions(config):
     return option(config, "function")
 
 
-def is_torch_functional(config):
-    return option(config, "target") == options.DEFAULT_TARGET
-
-
 def _ours(node):
     return _inside(str(node.path), PACKAGE_DIR)
 

@@ -49,11 +49,6 @@ def describe_call(function, call, dtype, target_name="F", numpy=False):
     return f"{target_name}.{function}({', '.join(parts)})"
 
 
-def describe_array_call(function, call, dtype, target_name="port"):
-    """The call as Python source over NumPy arrays (the adapter converts them)."""
-    return describe_call(function, call, dtype, target_name, numpy=True)
-
-
 def small(call):
     return all(v.size <= LITERAL_LIMIT for v in call.args.values() if isinstance(v, np.ndarray))
 

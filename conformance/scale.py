@@ -270,10 +270,6 @@ def cases(profile="scale", functions=None, dtypes=None, devices=("cpu",)):
     return out
 
 
-def is_scale_id(case_id):
-    return any(f"profile={p!r}" in case_id for p in PROFILES)
-
-
 def find(case_id):
     """The scale case with this id."""
     device = ids.device_of(case_id)

@@ -76,7 +76,7 @@ BAD = [  # (command line, what the one line must say)
     (["export", "--per-function", "-3"], "--per-function: '-3': must be at least 1"),
     (["export", "--function", "nope"], "--function: unknown function 'nope'"),
     (["export", "--dtype", "float16"], "--dtype"),
-    (["verify", "afile"], "afile is not a directory"),
+    (["verify", "afile"], "argument DIR: 'afile': a file, where a directory is expected"),
     (["verify"], "the following arguments are required: DIR"),
     (["diff", "missing.json", "missing.json"], "missing.json: no such file"),
     (["diff", "broken.json", "broken.json"], "broken.json: not valid JSON"),
