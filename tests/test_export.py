@@ -368,4 +368,4 @@ def test_verify_of_a_missing_directory_is_a_usage_error(tmp_path, capsys):
     assert info.value.code == 4
     err = capsys.readouterr().err
     assert err.startswith("python -m conformance verify: error:") and len(err.strip().splitlines()) == 1
-    assert err.splitlines()[-1].endswith(f"argument DIR: {tmp_path / 'nowhere'} is not a directory")
+    assert err.splitlines()[-1].endswith(f"argument DIR: '{tmp_path / 'nowhere'}': no such directory")
