@@ -115,7 +115,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .tensors import TORCH_DTYPES, bits, to_numpy, to_torch, torch_dtype_name
+from .tensors import TORCH_DTYPES, bits, to_layout, to_numpy, to_torch, torch_dtype_name
 
 FLOAT_NAMES = ("float64", "float32", "float16", "bfloat16")
 
@@ -264,8 +264,6 @@ class TorchAdapter(ArrayAdapter):
         return TORCH_DTYPES[name]
 
     def arrange(self, x, layout):
-        from .layouts import to_layout
-
         return to_layout(x, layout)
 
     def watch(self, x):

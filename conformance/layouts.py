@@ -55,27 +55,3 @@ def values(call, layout):
         value = call.args[name]
         call.args[name] = np.array(np.broadcast_to(value[:1], value.shape))
     return call
-
-
-def to_layout(tensor, layout):
-    """``tensor``'s values in ``layout`` (a new tensor, never a view of ``tensor``)."""
-    import torch
-
-    if layout == "transposed":
-        return tensor.transpose(-1, -2).contiguous().transpose(-1, -2)
-    if layout == "sliced":
-        wide = torch.full((*tensor.shape[:-1], 2 * tensor.shape[-1]), float("nan"), dtype=tensor.dtype,
-                          device=tensor.device)
-        wide[..., ::2] = tensor
-        return wide[..., ::2]
-    if layout == "expanded":
-        return tensor[:1].clone().expand(tensor.shape)
-    if layout == "channels_last":
-        memory_format = torch.channels_last if tensor.dim() == 4 else torch.channels_last_3d
-        return tensor.contiguous(memory_format=memory_format)
-    raise ValueError(f"unknown layout {layout!r}")
-
-
-def describe(tensor):
-    """``strides (1, 4)``: how a reproducer's reader can see the layout."""
-    return f"strides {tuple(tensor.stride())}"

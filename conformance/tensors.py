@@ -64,3 +64,20 @@ def torch_dtype_name(dtype):
         if value == dtype:
             return name
     return str(dtype).replace("torch.", "")
+
+
+def to_layout(tensor, layout):
+    """``tensor``'s values in ``layout`` (conformance/layouts.py; a new tensor, never a view of ``tensor``)."""
+    if layout == "transposed":
+        return tensor.transpose(-1, -2).contiguous().transpose(-1, -2)
+    if layout == "sliced":
+        wide = torch.full((*tensor.shape[:-1], 2 * tensor.shape[-1]), float("nan"), dtype=tensor.dtype,
+                          device=tensor.device)
+        wide[..., ::2] = tensor
+        return wide[..., ::2]
+    if layout == "expanded":
+        return tensor[:1].clone().expand(tensor.shape)
+    if layout == "channels_last":
+        memory_format = torch.channels_last if tensor.dim() == 4 else torch.channels_last_3d
+        return tensor.contiguous(memory_format=memory_format)
+    raise ValueError(f"unknown layout {layout!r}")

@@ -12,6 +12,7 @@ from conformance.cases import find, generate
 from conformance.checks import run_check
 from conformance.harness import materialize
 from conformance.registry import REGISTRY
+from conformance.tensors import to_layout
 from tests.planted import faulty_target
 
 
@@ -21,7 +22,7 @@ def test_a_layout_keeps_the_values_and_changes_the_strides(layout):
     x = torch.arange(120, dtype=torch.float32).reshape(shape)
     if layout == "expanded":
         x = x[:1].expand(shape).clone()  # the values the layout stores
-    stored = layouts.to_layout(x, layout)
+    stored = to_layout(x, layout)
     assert torch.equal(stored, x) and stored.shape == x.shape
     assert not stored.is_contiguous() or layout == "channels_last"
     if layout == "channels_last":

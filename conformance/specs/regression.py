@@ -12,7 +12,7 @@ point: ``input == target`` and ``|input - target| == beta`` (``delta`` for huber
 import inspect
 
 import numpy as np
-import torch.nn.functional as F
+import torch.nn.functional as F  # the installed torch's signature decides whether `weight` is registered
 
 from .. import domains, sizes
 from ..dtypes import round_to
