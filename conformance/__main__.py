@@ -137,7 +137,7 @@ def parse_run(argv):
     args, extra = parser.parse_known_args(argv)
     values = options.checked(args)
     if args.workers is not None:
-        options.parse("-n", args.workers, options.workers)
+        args.workers = options.parse("-n", args.workers, options.workers)
     values["baseline"] = None if args.baseline is None else options.parse("--baseline", args.baseline, _baseline)
     return args, extra, values
 

@@ -30,7 +30,7 @@ def test_the_environment_variable_reaches_the_plugin_through_python_m_conformanc
 
 
 @pytest.mark.parametrize("option", options.SUITE, ids=lambda o: o.name)
-def test_the_environment_variable_reaches_the_plugin_under_pytest(option, monkeypatch, capsys):
+def test_the_environment_variable_reaches_the_plugin_under_pytest(option, monkeypatch, capsys, tmp_path):
     monkeypatch.setenv(option.variable, OTHER[option.name])
     seen = {}
 
@@ -39,7 +39,8 @@ def test_the_environment_variable_reaches_the_plugin_under_pytest(option, monkey
         def pytest_configure(self, config):
             seen["value"] = plugin.option(config, option.attribute)
 
-    pytest.main(["--co", "-q", "-p", "no:cacheprovider", "--pyargs", "conformance.test_determinism"], plugins=[Spy()])
+    (tmp_path / "test_nothing.py").write_text("")
+    pytest.main(["--co", "-q", "-p", "no:cacheprovider", str(tmp_path)], plugins=[Spy()])
     capsys.readouterr()
     assert seen["value"] == option.parse(OTHER[option.name])
 
@@ -107,3 +108,91 @@ def test_a_bad_value_is_one_line_and_exit_4(argv, says, tmp_path, monkeypatch, c
     assert says in err and len(err.strip().splitlines()) == 1, err
     assert "passed" not in out
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written, no report directory
+
+
+def test_the_plugin_judges_its_options_the_same_way(capsys, tmp_path):
+    """``pytest --conformance-case-timeout=0`` (not through python -m conformance): one line, exit 4."""
+    (tmp_path / "test_nothing.py").write_text("")
+    code = pytest.main(["--co", "-q", "-p", "no:cacheprovider", str(tmp_path), "--conformance-case-timeout=0"])
+    err = capsys.readouterr().err
+    assert code == pytest.ExitCode.USAGE_ERROR
+    assert "--case-timeout '0': must be more than 0" in err and len(err.strip().splitlines()) == 1, err
+
+
+# --- fuzz: any value of any option is either taken (and then means what the help says) or is one line
+# naming the option and exit 4; never a traceback, never argparse's exit 2 --------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+NUMBERS = st.one_of(st.integers(-10**6, 10**6).map(str), st.floats(allow_nan=True, allow_infinity=True).map(str),
+                    st.text(max_size=8), st.sampled_from(["", "-0", "1e309", "0x10", " 3", "auto", "nan", "-inf"]))
+FUZZED = [  # (command line before the value, flag, the values drawn, what a taken value must satisfy)
+    ([], "--case-timeout", NUMBERS, lambda v: v > 0),
+    ([], "-n", NUMBERS, lambda v: v in ("auto", "logical") or int(v) >= 0),
+    ([], "--dtype", st.text(max_size=12), lambda v: True),
+    ([], "--profile", st.text(max_size=12), lambda v: v in ("default", "scale", "scale-smoke")),
+    (["export"], "--max-elements", NUMBERS, lambda v: v >= 1),
+    (["export"], "--per-function", NUMBERS, lambda v: v >= 1),
+    (["diff", "a.json", "b.json"], "--limit", NUMBERS, lambda v: v >= 0),
+    (["matrix", "--only", "torch"], "--budget", NUMBERS, lambda v: v > 0),
+]
+
+
+@pytest.mark.parametrize("before, flag, values, valid", FUZZED, ids=[f"{' '.join(b)} {f}" for b, f, _, _ in FUZZED])
+def test_fuzzed_values_are_taken_or_one_usage_line(before, flag, values, valid, tmp_path_factory):
+    from conformance import baseline, export, matrix
+
+    parsers = {"export": export.main, "diff": baseline.main, "matrix": matrix.matrix_main}
+
+    @settings(max_examples=60, deadline=None)
+    @given(value=values)
+    def check(value):
+        if before[:1] and before[0] in parsers:  # the subcommand's parser alone: stop right after parsing
+            taken = _parsed(parsers[before[0]], [*before[1:], f"{flag}={value}"], flag)
+        else:
+            try:
+                args, _, values_ = cli.parse_run([f"{flag}={value}"])
+                taken = values_.get(flag[2:]) if flag != "-n" else args.workers
+            except options.UsageError as exc:
+                assert str(exc).startswith(f"{flag} ") and "\n" not in str(exc)
+                return
+        if taken is not _REJECTED:
+            assert valid(taken), (flag, value, taken)
+
+    check()
+
+
+_REJECTED = object()
+
+
+class _Parsed(Exception):
+    pass
+
+
+def _parsed(main, argv, flag):
+    """The value ``main``'s parser takes for ``flag``, or _REJECTED after its one-line usage error."""
+    import argparse
+    import io
+    from contextlib import redirect_stderr
+    from unittest import mock
+
+    seen = {}
+    original = argparse.ArgumentParser.parse_known_args
+
+    def stop(self, args=None, namespace=None):
+        namespace, extra = original(self, args, namespace)
+        seen["value"] = getattr(namespace, flag.lstrip("-").replace("-", "_"))
+        raise _Parsed
+
+    err = io.StringIO()
+    with mock.patch.object(argparse.ArgumentParser, "parse_known_args", stop), redirect_stderr(err):
+        try:
+            main(argv)
+        except _Parsed:
+            return seen["value"]
+        except SystemExit as exit_:
+            lines = err.getvalue().strip().splitlines()
+            assert exit_.code == 4 and len(lines) == 1 and flag in lines[0], err.getvalue()
+            return _REJECTED
+    raise AssertionError(f"{main.__module__} neither parsed nor rejected {argv}")
