@@ -92,3 +92,18 @@ def test_several_roundings_per_element_widen_only_the_random_term():
     u = FORMATS["float16"].unit_roundoff
     actual = round_to(exact * (1 + rng.uniform(-4 * u, 4 * u, exact.size)), "float16")
     assert cmp.compare(actual, exact, "float16", terms=exact.size).ok
+
+
+def test_the_property_search_keeps_a_spec_s_systematic_term():
+    """normwise_tolerance widens the floor for drawn inputs and keeps the rest of the spec's
+    tolerance: ctc_loss's float32 scale-error term (its nll carries a shared error) included."""
+    from conformance.cases import conformance_grid
+    from conformance.properties.strategies import normwise_tolerance
+    from conformance.registry import REGISTRY
+
+    spec = REGISTRY["ctc_loss"]
+    case = next(c for c in conformance_grid(functions=("ctc_loss",)) if c.dtype == "float32")
+    drawn = type("Drawn", (), {"dtype": "float32", "call": spec.sample(case.rng(), case)})()
+    tolerance = normwise_tolerance(spec, drawn)
+    assert tolerance.systematic == spec.tolerance("float32").systematic != cmp.TOLERANCES["float32"].systematic
+    assert tolerance.floor >= 1.0 and tolerance.rtol == spec.tolerance("float32").rtol
