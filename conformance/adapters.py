@@ -225,6 +225,35 @@ class ArrayAdapter:
         """Whether this adapter has autodiff (overrides :meth:`gradients`)."""
         return type(self).gradients is not ArrayAdapter.gradients
 
+    # -- transforms (conformance/transforms.py): an adapter has those it overrides --------------
+
+    def jvp(self, fn, kwargs, tangents):
+        """The tangent output of ``fn(**kwargs)`` for the tangents ``{name: array}`` (forward mode)."""
+        raise NotImplementedError
+
+    def gradgrad(self, fn, kwargs, names, grad_output, weights):
+        """``({name: d s/d name}, d s/d grad_output)`` for ``s = sum over names of <weights[name],
+        gradient of <grad_output, fn(**kwargs)> with respect to name>``: the double backward.
+        ``kwargs[name]`` were made ready by :meth:`watch`. ``None`` for a value is zero (the first
+        derivative does not depend on it)."""
+        raise NotImplementedError
+
+    def vmap(self, fn, kwargs, batched):
+        """``fn`` vectorized over the first dimension of the arguments ``batched``, at ``kwargs``."""
+        raise NotImplementedError
+
+    def vmap_grad(self, fn, kwargs, batched, names):
+        """``{name: per-sample gradients}``: the gradient of the scalar ``fn`` with respect to
+        ``names``, vectorized over the first dimension of the arguments ``batched``."""
+        raise NotImplementedError
+
+    @property
+    def transforms(self):
+        """The transform checks this adapter has: those whose method it overrides."""
+        methods = {"jvp": "jvp", "gradgrad": "gradgrad", "vmap": "vmap"}
+        return tuple(check for check, method in methods.items()
+                     if getattr(type(self), method) is not getattr(ArrayAdapter, method))
+
 
 class TorchAdapter(ArrayAdapter):
     """torch tensors on the case's device; gradients from ``torch.autograd.grad``. The adapter
@@ -298,6 +327,52 @@ class TorchAdapter(ArrayAdapter):
         if not out.requires_grad:
             raise Failure("output does not require grad: the target detached the graph")
         grads = torch.autograd.grad(out, [kwargs[n] for n in names], grad_output, allow_unused=True)
+        return dict(zip(names, grads, strict=True))
+
+    def jvp(self, fn, kwargs, tangents):
+        names = list(tangents)
+
+        def f(*primals):
+            return fn(**{**kwargs, **dict(zip(names, primals, strict=True))})
+
+        _, tangent = torch.func.jvp(f, tuple(kwargs[n] for n in names), tuple(tangents[n] for n in names))
+        return tangent
+
+    def gradgrad(self, fn, kwargs, names, grad_output, weights):
+        grad_output = grad_output.detach().requires_grad_()
+        out = fn(**kwargs)
+        if not out.requires_grad:
+            raise Failure("output does not require grad: the target detached the graph")
+        inputs = [kwargs[n] for n in names]
+        grads = torch.autograd.grad(out, inputs, grad_output, create_graph=True, allow_unused=True)
+        # A first derivative without a graph does not depend on anything: its derivative is zero
+        # (torch's piecewise-linear losses return such gradients).
+        terms = [(weights[n] * g).sum() for n, g in zip(names, grads, strict=True)
+                 if g is not None and g.requires_grad]
+        if not terms:
+            return dict.fromkeys(names), None
+        second = torch.autograd.grad(sum(terms), inputs + [grad_output], allow_unused=True)
+        return dict(zip(names, second[:-1], strict=True)), second[-1]
+
+    def vmap(self, fn, kwargs, batched):
+        names = list(batched)
+        rest = {n: v for n, v in kwargs.items() if n not in batched}
+
+        def f(*values):
+            return fn(**rest, **dict(zip(names, values, strict=True)))
+
+        return torch.func.vmap(f)(*(kwargs[n] for n in names))
+
+    def vmap_grad(self, fn, kwargs, batched, names):
+        order = list(batched) + [n for n in names if n not in batched]
+        rest = {n: v for n, v in kwargs.items() if n not in order}
+
+        def f(*values):
+            return fn(**rest, **dict(zip(order, values, strict=True)))
+
+        argnums = tuple(order.index(n) for n in names)
+        in_dims = tuple(0 if n in batched else None for n in order)
+        grads = torch.func.vmap(torch.func.grad(f, argnums=argnums), in_dims=in_dims)(*(kwargs[n] for n in order))
         return dict(zip(names, grads, strict=True))
 
 

@@ -31,6 +31,7 @@ from functools import cached_property
 import numpy as np
 
 from . import ids, layouts
+from .options import TRANSFORM_DTYPES
 from .registry import REGISTRY, ShapeDependent
 
 
@@ -217,6 +218,32 @@ def all_cases(functions=None, dtypes=None, devices=("cpu",), layouts=False, size
     for name, spec in REGISTRY.items():
         if functions is None or name in functions:
             out += generate(spec, dtypes, devices, layouts, sizes)
+    return out
+
+
+def transform_grid(functions=None, dtypes=None, devices=("cpu",)):
+    """The cases the transform checks (``conformance/transforms.py``) run on: every option combination
+    of each function once per dtype of ``TRANSFORM_DTYPES``, normal values, contiguous, with the
+    non-empty shapes in rotation. Each is a case of the main grid, with its id and data."""
+    out = []
+    for name, spec in REGISTRY.items():
+        if functions is not None and name not in functions:
+            continue
+        rotation = [tuple(s) for s in spec.shapes if 0 not in s]
+        combinations = {shape: list(_combinations(spec, shape)) for shape in rotation}
+        step = 0
+        for device in devices:
+            for dtype in TRANSFORM_DTYPES:
+                if dtype not in spec.dtypes or (dtypes is not None and dtype not in dtypes):
+                    continue
+                for i in range(len(combinations[rotation[0]])):
+                    for turn in range(len(rotation)):  # the next shape where the combination is valid
+                        shape = rotation[(step + turn) % len(rotation)]
+                        case = Case(name, dtype, shape, combinations[shape][i], spec.values[0], device)
+                        if spec.valid(case):
+                            out.append(case)
+                            break
+                    step += 1
     return out
 
 

@@ -8,7 +8,7 @@ The grid's checks (forward, backward, error) live in ``harness.py``, the scale p
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import harness, scale
+from . import harness, scale, transforms
 from .cases import find as find_case
 from .harness import judged
 
@@ -24,6 +24,9 @@ CHECKS = {
     "forward": Kind(harness.check_forward, find_case, harness.reproduction),
     "backward": Kind(harness.check_backward, find_case, harness.reproduction),
     "error": Kind(harness.check_error, harness.find_error, harness.reproduction),
+    "jvp": Kind(transforms.check_jvp, find_case, harness.reproduction),
+    "gradgrad": Kind(transforms.check_gradgrad, find_case, harness.reproduction),
+    "vmap": Kind(transforms.check_vmap, find_case, harness.reproduction),
     "scale_forward": Kind(scale.check_scale_forward, scale.find, scale.reproduction),
     "scale_backward": Kind(scale.check_scale_backward, scale.find, scale.reproduction),
 }

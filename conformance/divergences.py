@@ -10,6 +10,7 @@ and a ``reproducer`` that must keep failing; both are functions of
 """
 
 import dataclasses
+import functools
 import os
 import re
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ except ModuleNotFoundError:  # Python 3.10: the same parser as a package
 DIRECTORY = os.path.join(os.path.dirname(__file__), "known_divergences")
 FIELDS = {"tests", "function", "pattern", "predicate", "reproducer", "reason", "link", "strict", "accuracy"}
 ACCURACY = ("elementwise",)
+TRANSFORM_CHECKS = ("jvp", "gradgrad", "vmap")
 
 
 @dataclass(frozen=True)
@@ -163,3 +165,22 @@ def narrowed(tolerance, target, test, case_id):
 def for_function(name, directory=DIRECTORY):
     """Every record of the function ``name``, grid and property, in file order."""
     return [r for r in records(directory) if r.function == name]
+
+
+TRANSFORMS_FILE = os.path.join(os.path.dirname(__file__), "unsupported_transforms.toml")
+
+
+@functools.cache
+def unsupported_transforms():
+    """``{function: {check: reason}}``: the transforms torch does not implement
+    (``unsupported_transforms.toml``), for torch and the targets that inherit its divergences."""
+    with open(TRANSFORMS_FILE, "rb") as f:
+        data = tomllib.load(f)
+    out = {}
+    for record in data.get("unsupported", []):
+        if set(record) != {"function", "checks", "reason"} or not set(record["checks"]) <= set(TRANSFORM_CHECKS):
+            raise ValueError(f"{TRANSFORMS_FILE}: a record has exactly function, checks (of {TRANSFORM_CHECKS}) "
+                             f"and reason: {record}")
+        for check in record["checks"]:
+            out.setdefault(record["function"], {})[check] = record["reason"]
+    return out

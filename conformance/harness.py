@@ -59,7 +59,7 @@ def reference_function(name, backward=False):
 def materialize(case_id):
     """The torch arguments of a case, from its id: ``args, kwargs = materialize(id)``."""
     case = find(case_id)
-    return _arguments(TorchAdapter(case.device), sample_call(case), case.dtype, layout=layout_of(case))
+    return arguments(TorchAdapter(case.device), sample_call(case), case.dtype, layout=layout_of(case))
 
 
 def materialize_arrays(case_id):
@@ -95,7 +95,7 @@ def differentiable_args(spec, call):
 # --- the one path every target takes: availability, arguments, the call ---------------------
 
 
-def _prepare(case, target):
+def prepare(case, target):
     """``(adapter on the case's device, call, None)``, or ``(None, None, skipped Outcome)``; the
     call's output dtype and options are checked once it is sampled."""
     reason = target.unavailable(case.function, case.device, case.dtype, case.spec.requires(case.options))
@@ -114,7 +114,7 @@ def _prepare(case, target):
     return target.adapter.on(case.device), call, None
 
 
-def _arguments(adapter, call, dtype, watched=(), layout="contiguous"):
+def arguments(adapter, call, dtype, watched=(), layout="contiguous"):
     """``(args, kwargs)``: the call's arguments as the adapter's arrays, in torch's order, stored
     in the case's ``layout``, the ``watched`` ones made ready for differentiation."""
     values = {}
@@ -132,7 +132,7 @@ def _arguments(adapter, call, dtype, watched=(), layout="contiguous"):
     return [v for _, v in items[: call.positional]], dict(items[call.positional:])
 
 
-def _by_name(call, args, kwargs):
+def by_name(call, args, kwargs):
     return dict(zip(call.args, list(args) + list(kwargs.values()), strict=True))
 
 
@@ -146,7 +146,7 @@ def call_target(adapter, fn, args, kwargs):
         return None, f"raised {type(exc).__name__}: {exc}"
 
 
-def _read_back(adapter, x, what="output"):
+def read_back(adapter, x, what="output"):
     """``(float64 values, None)``, or ``(None, why not)`` for a result whose values cannot be read
     (a meta tensor, a subclass that refuses ``.to``)."""
     try:
@@ -160,11 +160,11 @@ def _shape(adapter, x):
     shape = getattr(x, "shape", None)
     if shape is not None:
         return tuple(int(n) for n in shape), None
-    values, unreadable = _read_back(adapter, x)
+    values, unreadable = read_back(adapter, x)
     return (None, unreadable) if unreadable else (values.shape, None)
 
 
-def _fail(problems, case, call, test, target):
+def failure(problems, case, call, test, target):
     return "\n".join(problems) + "\n" + reproducer(case, call, test, target)
 
 
@@ -173,7 +173,7 @@ def _fail(problems, case, call, test, target):
 
 def check_forward(case, target):
     """Forward value, shape, dtype (and for torch, device), and that no input was modified in place."""
-    adapter, call, unavailable = _prepare(case, target)
+    adapter, call, unavailable = prepare(case, target)
     if unavailable:
         return unavailable
     spec = case.spec
@@ -181,16 +181,16 @@ def check_forward(case, target):
     expected = guard.quiet(reference_function(spec.name), *positional, **keywords)
     _OUTPUT_SHAPES[case.id] = np.shape(expected)
     out_dtype = output_dtype(case, call)
-    args, kwargs = _arguments(adapter, call, case.dtype, layout=layout_of(case))
-    inputs = {n: v for n, v in _by_name(call, args, kwargs).items() if isinstance(call.args[n], np.ndarray)}
+    args, kwargs = arguments(adapter, call, case.dtype, layout=layout_of(case))
+    inputs = {n: v for n, v in by_name(call, args, kwargs).items() if isinstance(call.args[n], np.ndarray)}
     before = {n: adapter.snapshot(v) for n, v in inputs.items()}
     out, error = call_target(adapter, target.port(case.function, call), args, kwargs)
     if error:
-        return Outcome("failed", _fail([error], case, call, "forward", target))
+        return Outcome("failed", failure([error], case, call, "forward", target))
     problems = adapter.result_problems(out, out_dtype)
     result = None
     if adapter.is_array(out):
-        values, unreadable = _read_back(adapter, out)
+        values, unreadable = read_back(adapter, out)
         if unreadable:
             problems.append(unreadable)
         else:
@@ -202,7 +202,7 @@ def check_forward(case, target):
         if adapter.snapshot(value) != before[name]:
             problems.append(f"input {name!r} was modified in place")
     if problems:
-        return Outcome("failed", _fail(problems, case, call, "forward", target),
+        return Outcome("failed", failure(problems, case, call, "forward", target),
                        result.max_ulp if result else math.inf, result.max_rel if result else math.inf)
     return Outcome("passed", "", result.max_ulp, result.max_rel, result.used)
 
@@ -223,7 +223,7 @@ def read_gradients(adapter, call, grads, names, dtype, problems):
             continue
         problems += adapter.result_problems(grad, dtype, what=f"grad of {name}")
         if adapter.is_array(grad):
-            values, unreadable = _read_back(adapter, grad, f"grad of {name}")
+            values, unreadable = read_back(adapter, grad, f"grad of {name}")
             if unreadable:
                 problems.append(unreadable)
             else:
@@ -264,7 +264,7 @@ def _target_gradients(target, adapter, case, call, fn, args, kwargs, names, grad
         grads = guard.in_target(adapter.call, target.port(case.function, call, port), args, kwargs)
         back = {v: k for k, v in target.signature(case.function).rename.items()}
         return {back.get(k, k): v for k, v in dict(grads).items()}
-    grads = guard.in_target(adapter.gradients, fn, (), _by_name(call, args, kwargs), names, grad_output, out)
+    grads = guard.in_target(adapter.gradients, fn, (), by_name(call, args, kwargs), names, grad_output, out)
     return None if grads is None else dict(grads)
 
 
@@ -281,7 +281,7 @@ def _expected_shape(case, call):
 
 def check_backward(case, target):
     """Gradients of every differentiable argument under a random ``grad_output``."""
-    adapter, call, unavailable = _prepare(case, target)
+    adapter, call, unavailable = prepare(case, target)
     if unavailable:
         return unavailable
     spec = case.spec
@@ -297,28 +297,28 @@ def check_backward(case, target):
         return _skipped(f"no gradients: the target has no {case.function}_backward and the adapter "
                         f"{adapter.name!r} no autodiff")
     out_dtype = output_dtype(case, call)
-    args, kwargs = _arguments(adapter, call, case.dtype, watched=grad_args, layout=layout_of(case))
+    args, kwargs = arguments(adapter, call, case.dtype, watched=grad_args, layout=layout_of(case))
     fn = target.port(case.function, call)
     out, error = call_target(adapter, fn, args, kwargs)
     if error:
-        return Outcome("failed", _fail([error], case, call, "backward", target))
+        return Outcome("failed", failure([error], case, call, "backward", target))
     problems = adapter.result_problems(out, out_dtype)
     shape, unreadable = _shape(adapter, out) if not problems else (None, None)
     if problems or unreadable:
-        return Outcome("failed", _fail(problems or [unreadable], case, call, "backward", target))
+        return Outcome("failed", failure(problems or [unreadable], case, call, "backward", target))
     expected_shape = _expected_shape(case, call)
     if shape != expected_shape:
         problems.append(f"output: got shape {shape}, but should be {expected_shape} "
                         "(so no grad_output of the right shape; no gradient checked)")
-        return Outcome("failed", _fail(problems, case, call, "backward", target))
+        return Outcome("failed", failure(problems, case, call, "backward", target))
     grad_output = domains.grad_output(case.rng(1), shape, out_dtype)
     try:
         grads = _target_gradients(target, adapter, case, call, fn, args, kwargs, grad_args,
                                   adapter.asarray(grad_output, out_dtype), out)
     except Failure as exc:
-        return Outcome("failed", _fail([str(exc)], case, call, "backward", target))
+        return Outcome("failed", failure([str(exc)], case, call, "backward", target))
     except Exception as exc:
-        return Outcome("failed", _fail([f"backward raised {type(exc).__name__}: {exc}"], case, call,
+        return Outcome("failed", failure([f"backward raised {type(exc).__name__}: {exc}"], case, call,
                                        "backward", target))
     if grads is None:
         return _skipped(f"no gradients: the adapter {adapter.name!r} returned none for this call")
@@ -330,7 +330,7 @@ def check_backward(case, target):
         numpy = call_line(target)[3]
         shown = literal(grad_output, out_dtype, numpy) if grad_output.size <= LITERAL_LIMIT else "random"
         problems.append(f"grad_output: {shown}")
-        return Outcome("failed", _fail(problems, case, call, "backward", target), worst_ulp, worst_rel)
+        return Outcome("failed", failure(problems, case, call, "backward", target), worst_ulp, worst_rel)
     return Outcome("passed", "", worst_ulp, worst_rel, used)
 
 
@@ -418,7 +418,7 @@ def check_error(instance, target):
     if reason:
         return _skipped(reason)
     adapter = target.adapter.on(instance.device)
-    args, kwargs = _arguments(adapter, call, dtype)
+    args, kwargs = arguments(adapter, call, dtype)
     where = (f"\n{_error_call_text(target, instance, call, dtype)}"
              f"\nrerun: {ids.rerun(ids.node('error', instance.id), target, instance.device)}")
     accepted = adapter.accepted_exceptions(expected)

@@ -206,6 +206,10 @@ class Option:
         return parse(self.flag, str(value), self.check, self.variable)
 
 
+# The kinds of check of the default profile: the grid's (the scale profile runs its own two).
+CHECK_KINDS = ("forward", "backward", "error", "jvp", "gradgrad", "vmap")
+TRANSFORM_DTYPES = ("float64", "float32")  # the dtypes of the transform checks' grid (cases.transform_grid)
+
 SUITE = (
     Option("target", "module name or .py file implementing torch.nn.functional's losses (default: "
                      "torch.nn.functional). Write a path as --target=PATH.", DEFAULT_TARGET, "MODULE_OR_FILE"),
@@ -216,6 +220,9 @@ SUITE = (
            names_from(FLOAT_DTYPES, everything="all")),
     Option("function", "check only these functions, by exact name (-k matches substrings: -k cross_entropy also "
                        "selects binary_cross_entropy)", None, "NAME[,NAME...]", functions),
+    Option("check", f"comma-separated kinds of check ({','.join(CHECK_KINDS)}) or all (the default); jvp, gradgrad "
+                    "and vmap are the transforms, on float64 and float32 cases", "all", "CHECKS",
+           names_from(CHECK_KINDS, everything="all")),
     Option("case-timeout", "time limit of one check, in seconds, more than 0; a target that takes longer is killed "
                            "and the case ends as timeout (default 60, room for a JIT's first compile; 1800 in the "
                            "scale profile)", None, "SECONDS", number(float, above=0)),

@@ -37,8 +37,10 @@ from .report import model as report_model
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 TESTS = {"test_forward": "forward", "test_backward": "backward", "test_error": "error",
+         "test_jvp": "jvp", "test_gradgrad": "gradgrad", "test_vmap": "vmap",
          "test_scale_forward": "scale_forward", "test_scale_backward": "scale_backward"}
 SCALE_TESTS = ("test_scale_forward", "test_scale_backward")
+TRANSFORM_TESTS = ("test_jvp", "test_gradgrad", "test_vmap")
 HYPOTHESIS_PROFILES = ("quick", "thorough")  # registered by conformance.properties
 
 
@@ -340,6 +342,11 @@ def pytest_generate_tests(metafunc):
 
         cases = conformance_grid(selected_functions(config), selected_dtypes(config), selected_devices(config))
         metafunc.parametrize("case", _params(metafunc, cases, check))
+    if "transform_case" in metafunc.fixturenames:
+        from .cases import transform_grid
+
+        cases = transform_grid(selected_functions(config), selected_dtypes(config), selected_devices(config))
+        metafunc.parametrize("transform_case", _params(metafunc, cases, check))
     if "scale_case" in metafunc.fixturenames:
         from . import scale
 
@@ -366,6 +373,10 @@ def pytest_pycollect_makeitem(collector, name, obj):
     scale = profile(collector.config) != "default"
     if (name in SCALE_TESTS) != scale:
         return []
+    if not scale and name in TESTS and TESTS[name] not in option(collector.config, "check"):
+        return []  # --check leaves the other kinds out
+    if name in TRANSFORM_TESTS and not set(options.TRANSFORM_DTYPES) & set(selected_dtypes(collector.config)):
+        return []  # the transforms run in float64 and float32 only
     return None
 
 
@@ -414,6 +425,7 @@ def _warn_stale_divergences(config):
         return
     markexpr = (config.getoption("markexpr") or "").strip()
     restricted = (profile(config) != "default" or config.getoption("conformance_dtype") != "all"
+                  or set(option(config, "check")) != set(options.CHECK_KINDS)
                   or config.getoption("keyword")
                   or markexpr not in ("", "not slow")  # the checkout's default leaves out only its own slow tests
                   or option(config, "function") or any("::" in str(arg) for arg in config.args))
@@ -455,7 +467,8 @@ def _checks_in_order(items):
     for item in items:
         check = TESTS.get(getattr(item, "originalname", ""))
         params = getattr(getattr(item, "callspec", None), "params", {})
-        param = params.get("case", params.get("error_instance", params.get("scale_case")))
+        param = next((params[k] for k in ("case", "transform_case", "error_instance", "scale_case") if k in params),
+                     None)
         if check and param is not None and _ours(item):
             checks.append((check, param))
     return checks
@@ -502,9 +515,10 @@ def describe_item(item):
     check = getattr(item, "originalname", "").removeprefix("test_").removeprefix("scale_")
     if check not in report_model.CHECKS:
         return None
-    if "case" in params or "scale_case" in params:  # the scale profile's checks count as forward and backward
-        case = params.get("case") or params["scale_case"]
-        family = _family(case) if "case" in params else f"profile={case.profile}"
+    cases = [params[k] for k in ("case", "transform_case", "scale_case") if k in params]
+    if cases:  # the scale profile's checks count as forward and backward
+        case = cases[0]
+        family = f"profile={case.profile}" if "scale_case" in params else _family(case)
         return {"function": case.function, "dtype": case.dtype, "device": case.device, "check": check,
                 "family": family, "id": case.id}
     if "error_instance" in params:

@@ -28,7 +28,7 @@ import numpy as np
 import reference
 
 from . import divergences, ids, options, publish
-from .cases import conformance_grid, generate
+from .cases import conformance_grid, generate, transform_grid
 from .compare import TOLERANCES, budget_growth
 from .harness import ErrorInstance
 from .registry import REGISTRY, ShapeDependent
@@ -259,6 +259,30 @@ def _accuracy(name):
                           "backward: relative error")), ""]
 
 
+TRANSFORMS = {"jvp": "forward mode (`jvp`)", "gradgrad": "double backward (`gradgrad`)",
+              "vmap": "`vmap` and `vmap(grad)`"}
+
+
+def _transforms(name):
+    """What torch does with the training transforms of ``name`` (``conformance/transforms.py``):
+    checked, declared unsupported (``unsupported_transforms.toml``), or checked with known divergences."""
+    unsupported = divergences.unsupported_transforms().get(name, {})
+    known = divergences.for_function(name)
+    rows = []
+    for check, what in TRANSFORMS.items():
+        if check in unsupported:
+            status = f"unsupported by torch: {unsupported[check]}"
+        else:
+            records = [d for d in known if check in d.tests and d.kind == "grid"]
+            patterns = ", ".join(f"`{d.pattern}`" for d in records)
+            status = "checked" + (f"; a known divergence on the cases matching {patterns}" if records else "")
+        rows.append((what, status))
+    return ["### Transforms", "",
+            f"The transform checks run on {len(transform_grid([name]))} cases (every option combination in float64 "
+            "and float32, normal values), against oracles built from the reference alone (docs/transforms.md).", "",
+            _table(rows, ("transform", "on torch")), ""]
+
+
 def function_section(name):
     spec = REGISTRY[name]
     forward = getattr(reference, name)
@@ -296,6 +320,7 @@ def function_section(name):
             f"elements (e.g. x{budget_growth(1000):.3g} for 1000); in float16 and bfloat16 only a float32 "
             "accumulation term grows.", "", _tolerances(spec), ""]
     out += _accuracy(name)
+    out += _transforms(name)
     known = divergences.for_function(name)
     if known:
         out += ["### Known torch divergences", "", DIVERGENCES, ""]

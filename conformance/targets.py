@@ -20,13 +20,14 @@ import sys
 import torch
 
 from .adapters import IDENTITY, TorchAdapter, method_caller
+from .divergences import unsupported_transforms
 from .options import DEFAULT_TARGET
 from .registry import torch_release_at_least
 
 
 def load_module(spec, base=None):
     """Import ``spec``: a dotted module name, or the path of a ``.py`` file (relative to
-    ``base``, default the current directory)."""
+    ``base``, default the current directory), which may import the modules beside it."""
     path = os.path.join(base or os.getcwd(), spec)
     if spec.endswith(".py") or os.sep in spec or os.path.exists(path):
         path = os.path.abspath(path)
@@ -38,11 +39,16 @@ def load_module(spec, base=None):
         module_spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(module_spec)
         sys.modules[name] = module
+        # As when Python runs a script: the file's own directory is importable while it loads, so
+        # a port may import the modules kept beside it.
+        sys.path.insert(0, os.path.dirname(path))
         try:
             module_spec.loader.exec_module(module)
         except BaseException:
             del sys.modules[name]
             raise
+        finally:
+            sys.path.remove(os.path.dirname(path))
         return module
     return importlib.import_module(spec)
 
@@ -80,6 +86,17 @@ class Target:
 
     def signature(self, function):
         return self.arguments.get(function, self._identity)
+
+    def unsupported_transform(self, function, check):
+        """Why this target does not run the transform ``check`` (``jvp``, ``gradgrad``, ``vmap``) of
+        ``function``, as declared (its module's ``UNSUPPORTED_TRANSFORMS = {function: {check:
+        reason}}``, then torch's record where it inherits torch's divergences), or None."""
+        own = (getattr(self.module, "UNSUPPORTED_TRANSFORMS", None) or {}).get(function, {})
+        if check in own:
+            return own[check]
+        if self.inherits_torch_divergences:
+            return unsupported_transforms().get(function, {}).get(check)
+        return None
 
     def _name(self, function):
         return self.signature(function).name or function

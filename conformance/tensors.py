@@ -44,7 +44,10 @@ def convert_call(call, dtype, device, grad_args=()):
 
 
 def to_numpy(tensor):
-    """float64 NumPy values of any tensor (bfloat16 included)."""
+    """float64 NumPy values of any tensor (bfloat16 included; a ZeroTensor, autograd's zero
+    derivative, as zeros)."""
+    if tensor._is_zerotensor():
+        return np.zeros(tuple(tensor.shape))
     return tensor.detach().to("cpu", torch.float64).numpy()
 
 

@@ -1,4 +1,5 @@
-"""The conformance tests: every generated case, forward and backward, and every error case; with
+"""The conformance tests: every generated case, forward and backward, and every error case; the
+transforms (jvp, gradgrad, vmap: ``conformance/transforms.py``) on their float64 and float32 grid; with
 ``--conformance-profile scale``, the production-shape cases of ``conformance/scale.py`` instead.
 
 Each test delegates to ``conformance.harness`` through the ``checker`` fixture, which runs the check in
@@ -28,6 +29,18 @@ def test_forward(case, checker, record_property):
 
 def test_backward(case, checker, record_property):
     _report(checker.run("backward", case), record_property)
+
+
+def test_jvp(transform_case, checker, record_property):
+    _report(checker.run("jvp", transform_case), record_property)
+
+
+def test_gradgrad(transform_case, checker, record_property):
+    _report(checker.run("gradgrad", transform_case), record_property)
+
+
+def test_vmap(transform_case, checker, record_property):
+    _report(checker.run("vmap", transform_case), record_property)
 
 
 def test_scale_forward(scale_case, checker, record_property):

@@ -20,7 +20,7 @@ LAYERS = [
     # talking to a target
     ["tensors"], ["adapters"], ["targets"],
     # the checks
-    ["guard", "reproducers"], ["harness"], ["scale", "modules"], ["checks"],
+    ["guard", "reproducers"], ["harness"], ["scale", "modules", "transforms"], ["checks"],
     ["properties.strategies"], ["properties.relations"], ["properties"],
     # running and reporting
     ["report.model"], ["report.tally", "report.render"], ["report"],

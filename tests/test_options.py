@@ -11,7 +11,8 @@ from conformance import options, plugin
 
 # A valid value other than the default, per option.
 OTHER = {"target": "tests/ports/faithful_mse_loss.py", "device": "cpu,meta", "dtype": "float16",
-         "function": "mse_loss", "case-timeout": "7.5", "profile": "scale-smoke", "isolation": "none"}
+         "function": "mse_loss", "check": "jvp,forward", "case-timeout": "7.5", "profile": "scale-smoke",
+         "isolation": "none"}
 
 
 def test_every_option_has_another_value_here():

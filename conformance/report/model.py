@@ -10,7 +10,8 @@ from collections import Counter
 from datetime import datetime, timezone
 
 SCHEMA = 3
-CHECKS = ("forward", "backward", "error")
+CHECKS = ("forward", "backward", "error", "jvp", "gradgrad", "vmap")
+TRANSFORM_CHECKS = ("jvp", "gradgrad", "vmap")
 STATUSES = ("passed", "failed", "timeout", "crashed", "error", "skipped", "xfailed", "xpassed")
 FAILURES = ("failed", "timeout", "crashed", "error")  # the statuses that fail a run
 PYTEST_COUNTS = ("passed", "failed", "skipped", "xfailed", "xpassed", "errors")

@@ -8,7 +8,7 @@ import os
 import tempfile
 
 from .. import publish
-from .model import ERROR_DTYPE, FAILURES, MAX_FAILURES_SHOWN, STATUSES, plural
+from .model import ERROR_DTYPE, FAILURES, MAX_FAILURES_SHOWN, STATUSES, TRANSFORM_CHECKS, plural
 
 
 def render_verdict(report, limit=10):
@@ -45,11 +45,15 @@ def counts_text(counts, short=False):
 
 def render_text(report):
     """The console table: one line per cell."""
-    header = ("function", "dtype", "device", "forward", "backward", "errors", "worst ulp", "worst rel")
+    # The transform checks get a column where some cell has one (a report of another --check has none).
+    transforms = [t for t in TRANSFORM_CHECKS
+                  if any(any(c["checks"].get(t, {}).values()) for c in report["cells"])]
+    header = ("function", "dtype", "device", "forward", "backward", "errors", *transforms, "worst ulp", "worst rel")
     table = [header]
     for c in report["cells"]:
         table.append((c["function"], c["dtype"], c["device"], counts_text(c["checks"]["forward"]),
                       counts_text(c["checks"]["backward"]), counts_text(c["checks"]["error"]),
+                      *(counts_text(c["checks"].get(t, {})) for t in transforms),
                       _fmt_err(c["worst_ulp"]), _fmt_err(c["worst_rel"])))
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in table]
