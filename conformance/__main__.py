@@ -88,7 +88,7 @@ def run(argv):
 
     writing = time.perf_counter()
     env = reporting.environment(args.target, args.device, args.dtype, args.keyword, args.workers, args.function,
-                                args.profile)
+                                args.profile, args.check)
     report = reporting.build(summary, env, duration, started_wall,
                              interrupted=code == pytest.ExitCode.INTERRUPTED)
     if base is not None:

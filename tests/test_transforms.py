@@ -107,3 +107,22 @@ def test_a_zero_tensor_derivative_reads_as_zeros():
     """torch returns the second derivative of a piecewise-linear loss as a ZeroTensor."""
     outcome = run_check("gradgrad", find("l1_loss(float64, (4, 5))"), load("torch.nn.functional"))
     assert outcome.status == "passed", outcome.message
+
+
+def test_check_selects_the_kinds_and_the_report_counts_each_in_its_column(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-m", "conformance", "--function", "softmax", "--check", "forward,jvp",
+                          "--report-dir", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    header = next(line for line in run.stdout.splitlines() if line.startswith("function"))
+    assert header.split()[3:7] == ["forward", "backward", "errors", "jvp"] and "vmap" not in header
+    report = json.loads((tmp_path / "conformance.json").read_text())
+    assert report["environment"]["check_kinds"] == ["forward", "jvp"]
+    kinds = {kind for cell in report["cells"] for kind, counts in cell["checks"].items() if any(counts.values())}
+    assert kinds == {"forward", "jvp"}
+    jvp = sum(cell["checks"]["jvp"]["passed"] for cell in report["cells"])
+    assert jvp == len(transform_grid(["softmax"]))
+    assert "| jvp | " in (tmp_path / "conformance.md").read_text()

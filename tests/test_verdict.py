@@ -124,11 +124,11 @@ def test_cuda_without_a_gpu_checks_nothing(tmp_path):
     result = conformance(["--device", "cuda", "--function", "mse_loss", "--report-dir", "reports"], tmp_path)
     assert result.returncode == 5, result.stdout + result.stderr
     reasons = _report(tmp_path)["skip_reasons"]
-    from conformance.cases import conformance_grid
+    from conformance.cases import conformance_grid, transform_grid
     from conformance.registry import REGISTRY
 
     checks = 2 * len(conformance_grid(functions=("mse_loss",), devices=("cuda",))) + \
-        len(REGISTRY["mse_loss"].errors)
+        len(REGISTRY["mse_loss"].errors) + 3 * len(transform_grid(("mse_loss",), devices=("cuda",)))
     assert list(reasons.values()) == [checks] and "not available" in next(iter(reasons)).lower()
 
 

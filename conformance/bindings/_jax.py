@@ -23,7 +23,8 @@ def _floating(x):
 
 
 class JaxAdapter(ArrayAdapter):
-    """NumPy <-> jax.Array; gradients through jax.vjp."""
+    """NumPy <-> jax.Array; gradients through jax.vjp; the transform checks through JAX's own
+    transforms (jax.jvp, a jax.grad of the vjp, jax.vmap, jax.vmap of jax.grad)."""
 
     dtype_names = ("float64", "float32", "float16", "bfloat16")
     # JAX reports a shape or dtype mismatch as TypeError or ValueError where torch raises
@@ -70,3 +71,37 @@ class JaxAdapter(ArrayAdapter):
             f = jax.jit(f)
         out, vjp = jax.vjp(f, *[kwargs[n] for n in names])
         return dict(zip(names, vjp(grad_output.astype(out.dtype)), strict=True))
+
+    def _of(self, fn, kwargs, names):
+        """``fn`` as a function of the arguments ``names``, the others fixed at ``kwargs``."""
+        def f(*values):
+            return fn(**{**kwargs, **dict(zip(names, values, strict=True))})
+
+        return jax.jit(f) if self.jit else f
+
+    def jvp(self, fn, kwargs, tangents):
+        names = list(tangents)
+        _, tangent = jax.jvp(self._of(fn, kwargs, names), tuple(kwargs[n] for n in names),
+                             tuple(tangents[n] for n in names))
+        return tangent
+
+    def gradgrad(self, fn, kwargs, names, grad_output, weights):
+        f = self._of(fn, kwargs, names)
+
+        def contracted(primals, cotangent):
+            out, vjp = jax.vjp(f, *primals)
+            return sum(jnp.sum(weights[n] * g) for n, g in zip(names, vjp(cotangent.astype(out.dtype)), strict=True))
+
+        second, of_grad_output = jax.grad(contracted, argnums=(0, 1))(tuple(kwargs[n] for n in names), grad_output)
+        return dict(zip(names, second, strict=True)), of_grad_output
+
+    def vmap(self, fn, kwargs, batched):
+        return jax.vmap(self._of(fn, kwargs, list(batched)))(*(kwargs[n] for n in batched))
+
+    def vmap_grad(self, fn, kwargs, batched, names):
+        order = list(batched) + [n for n in names if n not in batched]
+        argnums = tuple(order.index(n) for n in names)
+        in_axes = tuple(0 if n in batched else None for n in order)
+        grads = jax.vmap(jax.grad(self._of(fn, kwargs, order), argnums=argnums), in_axes=in_axes)(
+            *(kwargs[n] for n in order))
+        return dict(zip(names, grads, strict=True))

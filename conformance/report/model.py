@@ -71,7 +71,15 @@ def _device_name(device):
     return name
 
 
-def environment(target, device, dtypes, selection=None, workers=None, functions=None, profile="default"):
+def _kinds(checks):
+    """``--check``'s kinds, as given (a comma-separated string, ``all``, or names) in CHECKS order."""
+    names = checks.split(",") if isinstance(checks, str) else checks
+    chosen = {n.strip() for n in names}
+    return [c for c in CHECKS if "all" in chosen or c in chosen]
+
+
+def environment(target, device, dtypes, selection=None, workers=None, functions=None, profile="default",
+                checks=CHECKS):
     """What the run ran on; ``build`` adds the case count and duration."""
     import numpy
     import torch
@@ -86,7 +94,7 @@ def environment(target, device, dtypes, selection=None, workers=None, functions=
             "python": platform.python_version(), "platform": platform.platform(), "device": device,
             "device_name": _device_name(device), "dtypes": dtype_list, "selection": selection,
             "functions": [f.strip() for f in functions.split(",")] if functions else None,
-            "workers": workers, "profile": profile, "seed_policy": SEED_POLICY}
+            "workers": workers, "profile": profile, "check_kinds": _kinds(checks), "seed_policy": SEED_POLICY}
 
 
 class _Cell:

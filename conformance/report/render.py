@@ -87,6 +87,7 @@ def _env_rows(env):
             ("dtypes", ", ".join(env.get("dtypes") or [])),
             ("functions (--function)", ", ".join(env.get("functions") or []) or "all"),
             ("selection (-k)", env.get("selection") or "all"),
+            ("checks (--check)", ", ".join(env.get("check_kinds") or []) or "all"),
             ("cases", env.get("cases")), ("checks", env.get("checks")),
             ("duration", f"{env.get('duration_s', 0):.1f} s" + (f" on {env['workers']} workers"
                                                               if env.get("workers") else "")),
@@ -131,6 +132,21 @@ def _failed_text(cell):
     return counts_text({k: cell["counts"][k] for k in FAILURES})
 
 
+def _by_kind(report):
+    """A table of the counts of each kind of check, over every cell (where more than one kind ran)."""
+    totals = {}
+    for cell in report["cells"]:
+        for kind, counts in cell["checks"].items():
+            if any(counts.values()):
+                mine = totals.setdefault(kind, dict.fromkeys(counts, 0))
+                for status, n in counts.items():
+                    mine[status] = mine.get(status, 0) + n
+    if len(totals) < 2:
+        return []
+    return (["| check | counts |", "|---|---|"]
+            + [f"| {kind} | {counts_text(counts)} |" for kind, counts in totals.items()] + [""])
+
+
 def to_markdown(report, json_name="conformance.json"):
     """GitHub-flavoured Markdown: the verdict, environment, the matrix and the failures."""
     env, result = report["environment"], report["verdict"]
@@ -161,6 +177,7 @@ def to_markdown(report, json_name="conformance.json"):
             row.append(text)
         out.append("| " + " | ".join(row) + " |")
     out += ["", LEGEND, ""]
+    out += _by_kind(report)
     failing = [c for c in report["cells"] if c["failures_total"]]
     if failing:
         out += [f"### Failures ({len(report['failures'])})", ""]
