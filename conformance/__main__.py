@@ -12,7 +12,8 @@ failure's reproducer) under ``--report-dir`` (default ``reports/``).
 Exit codes: 0 every check that ran passed (at least one); 1 a check failed, timed out, crashed or
 errored; 2 interrupted (the partial report is written); 3 internal error; 4 usage error (a bad option,
 a target that cannot be loaded, a report directory that cannot be written); 5 nothing was checked
-(nothing selected, or every check skipped). The report is written in every case but 3 and 4.
+(nothing selected, or every check skipped); 6 (merge) incomplete: a shard is missing or was interrupted.
+The report is written in every case but 3 and 4.
 
 Examples::
 
@@ -25,6 +26,8 @@ Examples::
     python -m conformance verify golden/                      # an export against its checksums
     python -m conformance --target my_port.py --baseline known.json   # fail only on a regression
     python -m conformance diff old.json new.json              # which checks changed status
+    python -m conformance --shard 2/3 --report-dir r2         # shard 2 of 3 (one job of a CI matrix)
+    python -m conformance merge r1/conformance.json r2/conformance.json r3/conformance.json --out merged
     python -m conformance targets                             # the shipped targets, and which can run here
     python -m conformance matrix --dtype float32              # every target, one process each: docs/compat/
 """
@@ -58,6 +61,10 @@ def main(argv=None):
         from . import baseline
 
         return baseline.main(argv[1:])
+    if argv[:1] == ["merge"]:  # python -m conformance merge REPORT... --out DIR: the shards' reports as one
+        from . import merge
+
+        return merge.main(argv[1:])
     if argv[:1] == ["verify"]:  # python -m conformance verify DIR: an export against its checksums
         from . import export
 
@@ -88,7 +95,7 @@ def run(argv):
 
     writing = time.perf_counter()
     env = reporting.environment(args.target, args.device, args.dtype, args.keyword, args.workers, args.function,
-                                args.profile, args.check)
+                                args.profile, args.check, args.shard)
     report = reporting.build(summary, env, duration, started_wall,
                              interrupted=code == pytest.ExitCode.INTERRUPTED)
     if base is not None:

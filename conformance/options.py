@@ -83,6 +83,18 @@ def number(kind=float, *, minimum=None, above=None):
     return check
 
 
+def shard(value):
+    """``K/N``: shard K (1 to N) of N."""
+    k, slash, n = value.partition("/")
+    try:
+        k, n = int(k), int(n)
+    except ValueError:
+        raise ValueError("not K/N (e.g. 2/5)") from None
+    if not slash or n < 1 or not 1 <= k <= n:
+        raise ValueError("not K/N with 1 <= K <= N")
+    return k, n
+
+
 def workers(value):
     """pytest-xdist's ``-n``: a count of 0 or more, or auto / logical."""
     if value in ("auto", "logical"):
@@ -223,6 +235,9 @@ SUITE = (
     Option("check", f"comma-separated kinds of check ({','.join(CHECK_KINDS)}) or all (the default); jvp, gradgrad "
                     "and vmap are the transforms, on float64 and float32 cases", "all", "CHECKS",
            names_from(CHECK_KINDS, everything="all")),
+    Option("shard", "run shard K of N (K/N, e.g. 2/5) of the selected checks: N jobs with the same selection run "
+                    "each check exactly once, balanced by cost, the checks of one call signature in one shard; merge "
+                    "the reports with python -m conformance merge", None, "K/N", shard),
     Option("case-timeout", "time limit of one check, in seconds, more than 0; a target that takes longer is killed "
                            "and the case ends as timeout (default 60, room for a JIT's first compile; 1800 in the "
                            "scale profile)", None, "SECONDS", number(float, above=0)),

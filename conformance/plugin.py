@@ -29,6 +29,7 @@ import importlib.util
 import inspect
 import os
 import warnings
+import zlib
 
 import pytest
 
@@ -412,6 +413,8 @@ def pytest_collection_modifyitems(session, config, items):
         if dropped:
             config.hook.pytest_deselected(items=dropped)
             items[:] = kept
+    if option(config, "shard") is not None:
+        _shard(config, items)
     for item in ours:
         item.add_marker(pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning"))
     if any("target" in getattr(item, "fixturenames", ()) for item in items if _ours(item)):
@@ -462,16 +465,37 @@ def target(request):
     return load_target(request.config)
 
 
+def _check_of(item):
+    """``(check, case or error instance)`` of a conformance check item, else None."""
+    check = TESTS.get(getattr(item, "originalname", ""))
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    param = next((params[k] for k in ("case", "transform_case", "error_instance", "scale_case") if k in params), None)
+    return (check, param) if check and param is not None and _ours(item) else None
+
+
 def _checks_in_order(items):
-    checks = []
-    for item in items:
-        check = TESTS.get(getattr(item, "originalname", ""))
-        params = getattr(getattr(item, "callspec", None), "params", {})
-        param = next((params[k] for k in ("case", "transform_case", "error_instance", "scale_case") if k in params),
-                     None)
-        if check and param is not None and _ours(item):
-            checks.append((check, param))
-    return checks
+    return [pair for pair in map(_check_of, items) if pair is not None]
+
+
+def _shard(config, items):
+    """Deselect the items outside ``--shard K/N`` (conformance/shards.py); the suite's other tests
+    (properties, modules, legacy arguments) go by the CRC-32 of their node id."""
+    from .shards import keep
+
+    k, n = option(config, "shard")
+    checks = [(item, _check_of(item)) for item in items]
+    graded = [pair for _, pair in checks if pair is not None]
+    kept_checks = iter(keep(graded, (k, n)))
+    kept, dropped = [], []
+    for item, pair in checks:
+        if pair is not None:
+            mine = next(kept_checks)
+        else:
+            mine = not _ours(item) or zlib.crc32(item.nodeid.split("::", 1)[-1].encode()) % n == k - 1
+        (kept if mine else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 @pytest.fixture(scope="session")

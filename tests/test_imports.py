@@ -15,7 +15,7 @@ PACKAGE = ROOT / "conformance"
 LAYERS = [
     # the core: the test domain, knowing nothing of targets
     ["dtypes"], ["compare"], ["domains"], ["layouts"], ["sizes"], ["specs"], ["registry"], ["specs.*"],
-    ["options", "publish"], ["ids"], ["cases"],
+    ["options", "publish"], ["ids"], ["cases"], ["shards"],
     ["known_divergences", "known_divergences.predicates"], ["divergences"],
     # talking to a target
     ["tensors"], ["adapters"], ["targets"],
@@ -24,7 +24,7 @@ LAYERS = [
     ["properties.strategies"], ["properties.relations"], ["properties"],
     # running and reporting
     ["report.model"], ["report.tally", "report.render"], ["report"],
-    ["isolation"], ["baseline", "export", "specdoc"],
+    ["isolation"], ["baseline", "export", "specdoc", "merge"],
     ["bindings._shared"], ["bindings._jax"], ["bindings.*"], ["bindings"], ["bindings.__main__"],
     ["torch_targets"], ["torch_targets.*"],
     ["matrix"], ["plugin"], ["__main__"],

@@ -15,7 +15,7 @@ TRANSFORM_CHECKS = ("jvp", "gradgrad", "vmap")
 STATUSES = ("passed", "failed", "timeout", "crashed", "error", "skipped", "xfailed", "xpassed")
 FAILURES = ("failed", "timeout", "crashed", "error")  # the statuses that fail a run
 PYTEST_COUNTS = ("passed", "failed", "skipped", "xfailed", "xpassed", "errors")
-EXIT_CODES = {"passed": 0, "failed": 1, "interrupted": 2, "nothing checked": 5}
+EXIT_CODES = {"passed": 0, "failed": 1, "interrupted": 2, "nothing checked": 5, "incomplete": 6}
 MAX_FAILURES_SHOWN = 20  # per cell, in the Markdown and HTML; the JSON keeps all
 ERROR_DTYPE = "-"
 UNKNOWN_FAMILY = "unknown"
@@ -78,8 +78,18 @@ def _kinds(checks):
     return [c for c in CHECKS if "all" in chosen or c in chosen]
 
 
+def suite_version():
+    """The installed suite's version (``unknown`` when run from a checkout that was never installed)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("torch-loss-conformance")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def environment(target, device, dtypes, selection=None, workers=None, functions=None, profile="default",
-                checks=CHECKS):
+                checks=CHECKS, shard=None):
     """What the run ran on; ``build`` adds the case count and duration."""
     import numpy
     import torch
@@ -90,11 +100,12 @@ def environment(target, device, dtypes, selection=None, workers=None, functions=
         dtype_list = list(FLOAT_DTYPES)
     else:
         dtype_list = [d.strip() for d in dtypes.split(",")] if isinstance(dtypes, str) else list(dtypes)
-    return {"target": target, "torch": torch.__version__, "numpy": numpy.__version__,
+    return {"target": target, "suite": suite_version(), "torch": torch.__version__, "numpy": numpy.__version__,
             "python": platform.python_version(), "platform": platform.platform(), "device": device,
             "device_name": _device_name(device), "dtypes": dtype_list, "selection": selection,
             "functions": [f.strip() for f in functions.split(",")] if functions else None,
-            "workers": workers, "profile": profile, "check_kinds": _kinds(checks), "seed_policy": SEED_POLICY}
+            "workers": workers, "profile": profile, "check_kinds": _kinds(checks), "shard": shard,
+            "seed_policy": SEED_POLICY}
 
 
 class _Cell:

@@ -113,7 +113,7 @@ def _md_escape(text):
 
 MARKS = {"failed": "❌", "timeout": "⏱️", "crashed": "💥", "error": "❌", "passed": "✅", "xpassed": "✅",
          "xfailed": "⚠️", "skipped": "⏭️"}
-VERDICT_MARKS = {"passed": "✅", "failed": "❌", "interrupted": "⏹️", "nothing checked": "⚠️"}
+VERDICT_MARKS = {"passed": "✅", "failed": "❌", "interrupted": "⏹️", "nothing checked": "⚠️", "incomplete": "🧩"}
 LEGEND = ("✓ passed, ✗ failed, timeout: the target ran past the time limit, crash: the target's process died, "
           "error: the test could not run, xfail: known torch divergence, xpass: an intermittent known divergence "
           "that did not show, skip: skipped; ulp: worst error in units in the last place of the dtype, "
