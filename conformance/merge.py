@@ -11,6 +11,7 @@ Each shard's host, platform, Python and times are kept (``environment.shards``).
 """
 
 import json
+import os
 
 from . import options
 from .report import model
@@ -34,6 +35,8 @@ def load(paths):
                 reports.append((path, json.load(f)))
         except (OSError, ValueError) as exc:
             raise MergeError(f"{path}: cannot read a JSON report ({exc})") from None
+        if not isinstance(reports[-1][1], dict) or not {"environment", "results", "cells"} <= set(reports[-1][1]):
+            raise MergeError(f"{path}: not a conformance report (no environment, results and cells)")
     return reports
 
 
@@ -145,18 +148,26 @@ def _combined(shards, environment):
             "failures": sorted(f["test"] for c in merged_cells for f in c["failures"]), "results": results}
 
 
+def _directory(value):
+    """``--out``, checked without creating it (nothing is written before the reports are read)."""
+    if os.path.exists(value) and not os.path.isdir(value):
+        raise ValueError("a file, where a directory is expected")
+    return value
+
+
 def main(argv=None):
     from . import report as reporting
 
     parser = options.Parser(prog="python -m conformance merge",
                             description="One report, with its verdict, from the JSON reports of a run's shards.")
     parser.add_argument("reports", nargs="+", metavar="REPORT", help="the shards' conformance.json files")
-    parser.add_argument("--out", required=True, type=options.argument(options.output_directory),
+    parser.add_argument("--out", required=True, type=options.argument(_directory),
                         help="where to write the merged conformance.json, .md and .html (created if missing)")
     args = parser.parse_args(argv)
     try:
         report = merge(load(args.reports))
-    except MergeError as exc:
+        reporting.check_writable(args.out)  # only once the reports are known good: nothing is created before
+    except (MergeError, OSError) as exc:
         return options.usage_error(exc, "python -m conformance merge")
     print(reporting.render_text(report))
     for replaced in report["environment"]["replaced"]:

@@ -12,7 +12,7 @@ from conformance import options, plugin
 # A valid value other than the default, per option.
 OTHER = {"target": "tests/ports/faithful_mse_loss.py", "device": "cpu,meta", "dtype": "float16",
          "function": "mse_loss", "check": "jvp,forward", "case-timeout": "7.5", "profile": "scale-smoke",
-         "isolation": "none"}
+         "shard": "2/3", "isolation": "none"}
 
 
 def test_every_option_has_another_value_here():
@@ -73,6 +73,13 @@ BAD = [  # (command line, what the one line must say)
     (["--report-dir", "afile"], "--report-dir 'afile': "),
     (["--json", "afile/x.json"], "--report-dir 'reports' / --json: "),
     (["--target"], "argument --target: expected one argument"),
+    (["--check", "jvpp"], "--check 'jvpp': unknown 'jvpp'"),
+    (["--shard", "4/3"], "--shard '4/3': not K/N with 1 <= K <= N"),
+    (["--shard", "two"], "--shard 'two': not K/N"),
+    (["merge", "missing.json", "--out", "m"], "missing.json: cannot read a JSON report"),
+    (["merge", "list.json", "--out", "m"], "list.json: not a conformance report"),
+    (["merge", "--out", "m"], "the following arguments are required: REPORT"),
+    (["merge", "broken.json", "--out", "afile"], "--out: 'afile': a file, where a directory is expected"),
     (["export", "--out", "afile"], "cannot write to afile"),
     (["export", "--max-elements", "0"], "--max-elements: '0': must be at least 1"),
     (["export", "--per-function", "-3"], "--per-function: '-3': must be at least 1"),
