@@ -94,6 +94,9 @@ Calls
   gradient}`` (the reference's convention), which the suite then uses instead (with the
   same rule), so a NumPy port can ship hand-written gradients. Arguments the framework
   deliberately does not differentiate are declared with ``Signature(no_grad=...)``.
+* ``jvp``, ``gradgrad``, ``vmap``, ``vmap_grad``: the training transforms
+  (``conformance/transforms.py``, docs/porting.md has their signatures); an adapter has those it
+  overrides (``transforms``), and the checks of the others skip.
 * ``accepted_exceptions(expected)``: the classes an error case accepts (default: the
   registered class and ``raises[expected]``). A target that raises nothing still fails: a
   silently accepted invalid input is the bug these cases catch.
