@@ -114,8 +114,9 @@ def test_check_selects_the_kinds_and_the_report_counts_each_in_its_column(tmp_pa
     import subprocess
     import sys
 
-    run = subprocess.run([sys.executable, "-m", "conformance", "--function", "softmax", "--check", "forward,jvp",
-                          "--report-dir", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    run = subprocess.run([sys.executable, "-m", "conformance", "--function", "softmax", "--dtype", "float64",
+                          "--check", "forward,jvp", "--report-dir", str(tmp_path)],
+                         capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
     header = next(line for line in run.stdout.splitlines() if line.startswith("function"))
     assert header.split()[3:7] == ["forward", "backward", "errors", "jvp"] and "vmap" not in header
@@ -124,5 +125,5 @@ def test_check_selects_the_kinds_and_the_report_counts_each_in_its_column(tmp_pa
     kinds = {kind for cell in report["cells"] for kind, counts in cell["checks"].items() if any(counts.values())}
     assert kinds == {"forward", "jvp"}
     jvp = sum(cell["checks"]["jvp"]["passed"] for cell in report["cells"])
-    assert jvp == len(transform_grid(["softmax"]))
+    assert jvp == len(transform_grid(["softmax"], ["float64"]))
     assert "| jvp | " in (tmp_path / "conformance.md").read_text()
