@@ -84,6 +84,17 @@ def _start(case, target, check):
     return adapter, call, None
 
 
+def _start_differentiating(case, target, check):
+    """``(adapter, call, the arguments differentiated, None)``, else ``(..., skipped Outcome)``."""
+    adapter, call, skipped = _start(case, target, check)
+    if skipped:
+        return None, None, (), skipped
+    names = _names(case, call, target)
+    if not names:
+        return None, None, (), _skipped("no differentiable argument in this case")
+    return adapter, call, names, None
+
+
 def _raised(exc, what, case, call, check, target):
     text = str(exc) if isinstance(exc, Failure) else f"{what} raised {type(exc).__name__}: {exc}"
     hint = (f" (a target that does not implement {WHAT[check]} for {case.function} declares it: "
@@ -164,12 +175,9 @@ def terms_of(case):
 
 def check_jvp(case, target):
     """The tangent of the loss for a random tangent of every differentiable argument."""
-    adapter, call, skipped = _start(case, target, "jvp")
+    adapter, call, names, skipped = _start_differentiating(case, target, "jvp")
     if skipped:
         return skipped
-    names = _names(case, call, target)
-    if not names:
-        return _skipped("no differentiable argument in this case")
     rng = case.rng(2)
     shape, rows = _jacobian(case, call, names)
     tangents = _finite_directions(rows, {n: _random(rng, call.args[n], case.dtype) for n in names})
@@ -261,12 +269,9 @@ def _read_zero_or_array(adapter, value, shape, dtype, what, problems):
 
 def check_gradgrad(case, target):
     """The second derivative: ``d<w, dL/dx(g)>/dx`` (a Hessian-vector product) and ``/dg``."""
-    adapter, call, skipped = _start(case, target, "gradgrad")
+    adapter, call, names, skipped = _start_differentiating(case, target, "gradgrad")
     if skipped:
         return skipped
-    names = _names(case, call, target)
-    if not names:
-        return _skipped("no differentiable argument in this case")
     out_dtype = output_dtype(case, call)
     shape, rows = _jacobian(case, call, names)
     grad_output = domains.grad_output(case.rng(1), shape, out_dtype)
