@@ -178,9 +178,18 @@ def unsupported_transforms():
         data = tomllib.load(f)
     out = {}
     for record in data.get("unsupported", []):
-        if set(record) != {"function", "checks", "reason"} or not set(record["checks"]) <= set(TRANSFORM_CHECKS):
-            raise ValueError(f"{TRANSFORMS_FILE}: a record has exactly function, checks (of {TRANSFORM_CHECKS}) "
-                             f"and reason: {record}")
+        if set(record) != {"function", "checks", "reason", "details"} or not set(record["checks"]) <= set(
+                TRANSFORM_CHECKS) or "\n" in record["reason"]:
+            raise ValueError(f"{TRANSFORMS_FILE}: a record has exactly function, checks (of {TRANSFORM_CHECKS}), "
+                             f"reason (one line) and details: {record}")
         for check in record["checks"]:
             out.setdefault(record["function"], {})[check] = record["reason"]
     return out
+
+
+@functools.cache
+def unsupported_transform_details():
+    """``{function: details}`` of torch's unsupported transforms, for SPEC.md."""
+    with open(TRANSFORMS_FILE, "rb") as f:
+        records = tomllib.load(f).get("unsupported", [])
+    return {r["function"]: " ".join(r["details"].split()) for r in records}

@@ -280,7 +280,8 @@ def _transforms(name):
     return ["### Transforms", "",
             f"The transform checks run on {len(transform_grid([name]))} cases (every option combination in float64 "
             "and float32, normal values), against oracles built from the reference alone (docs/transforms.md).", "",
-            _table(rows, ("transform", "on torch")), ""]
+            _table(rows, ("transform", "on torch")), ""] + (
+        [f"What torch does: {divergences.unsupported_transform_details()[name]}", ""] if unsupported else [])
 
 
 def function_section(name):
