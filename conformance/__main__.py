@@ -3,7 +3,7 @@
 Runs the generated cases through pytest (so ``-k``, ``-n`` and every pytest option work;
 unknown options are passed on to pytest), shows pytest's progress, then prints one line per
 function, dtype and device: passed, failed, skipped and strict-xfailed counts for the
-forward, backward and error checks, and the worst error seen in ULPs of the dtype and in
+forward, backward, error and transform checks, and the worst error seen in ULPs of the dtype and in
 relative terms. The same report is written as ``conformance.json`` (machine-readable, see
 docs/report.md for its schema), ``conformance.md`` (for pull requests and issues)
 and ``conformance.html`` (one self-contained page: the function x dtype matrix and every
