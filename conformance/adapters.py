@@ -253,9 +253,8 @@ class ArrayAdapter:
     @property
     def transforms(self):
         """The transform checks this adapter has: those whose method it overrides."""
-        methods = {"jvp": "jvp", "gradgrad": "gradgrad", "vmap": "vmap"}
-        return tuple(check for check, method in methods.items()
-                     if getattr(type(self), method) is not getattr(ArrayAdapter, method))
+        return tuple(check for check in ("jvp", "gradgrad", "vmap")
+                     if getattr(type(self), check) is not getattr(ArrayAdapter, check))
 
 
 class TorchAdapter(ArrayAdapter):
@@ -334,11 +333,8 @@ class TorchAdapter(ArrayAdapter):
 
     def jvp(self, fn, kwargs, tangents):
         names = list(tangents)
-
-        def f(*primals):
-            return fn(**{**kwargs, **dict(zip(names, primals, strict=True))})
-
-        _, tangent = torch.func.jvp(f, tuple(kwargs[n] for n in names), tuple(tangents[n] for n in names))
+        _, tangent = torch.func.jvp(of_arguments(fn, kwargs, names), tuple(kwargs[n] for n in names),
+                                    tuple(tangents[n] for n in names))
         return tangent
 
     def gradgrad(self, fn, kwargs, names, grad_output, weights):
@@ -358,25 +354,24 @@ class TorchAdapter(ArrayAdapter):
         return dict(zip(names, second[:-1], strict=True)), second[-1]
 
     def vmap(self, fn, kwargs, batched):
-        names = list(batched)
-        rest = {n: v for n, v in kwargs.items() if n not in batched}
-
-        def f(*values):
-            return fn(**rest, **dict(zip(names, values, strict=True)))
-
-        return torch.func.vmap(f)(*(kwargs[n] for n in names))
+        return torch.func.vmap(of_arguments(fn, kwargs, batched))(*(kwargs[n] for n in batched))
 
     def vmap_grad(self, fn, kwargs, batched, names):
         order = list(batched) + [n for n in names if n not in batched]
-        rest = {n: v for n, v in kwargs.items() if n not in order}
-
-        def f(*values):
-            return fn(**rest, **dict(zip(order, values, strict=True)))
-
         argnums = tuple(order.index(n) for n in names)
         in_dims = tuple(0 if n in batched else None for n in order)
-        grads = torch.func.vmap(torch.func.grad(f, argnums=argnums), in_dims=in_dims)(*(kwargs[n] for n in order))
+        grads = torch.func.vmap(torch.func.grad(of_arguments(fn, kwargs, order), argnums=argnums),
+                                in_dims=in_dims)(*(kwargs[n] for n in order))
         return dict(zip(names, grads, strict=True))
+
+
+def of_arguments(fn, kwargs, names):
+    """``fn`` as a function of the arguments ``names``, positionally, the others fixed at ``kwargs``:
+    the form functional transforms (torch.func, jax) take."""
+    def bound(*values):
+        return fn(**{**kwargs, **dict(zip(names, values, strict=True))})
+
+    return bound
 
 
 class _Bits:

@@ -92,6 +92,13 @@ def differentiable_args(spec, call):
                  if isinstance(call.args.get(n), np.ndarray) and np.issubdtype(call.args[n].dtype, np.floating))
 
 
+def differentiated_args(case, call, target):
+    """The differentiable arguments of ``call`` that the target differentiates (not its
+    ``Signature.no_grad``)."""
+    no_grad = target.signature(case.function).no_grad
+    return tuple(n for n in differentiable_args(case.spec, call) if n not in no_grad)
+
+
 # --- the one path every target takes: availability, arguments, the call ---------------------
 
 
@@ -288,8 +295,7 @@ def check_backward(case, target):
     differentiable = differentiable_args(spec, call)
     if not differentiable:
         return _skipped("no differentiable argument in this case")
-    no_grad = target.signature(case.function).no_grad
-    grad_args = tuple(n for n in differentiable if n not in no_grad)
+    grad_args = differentiated_args(case, call, target)
     if not grad_args:
         names = ", ".join(repr(n) for n in differentiable)
         return _skipped(f"the port does not differentiate {names} (Signature.no_grad)")

@@ -49,7 +49,7 @@ from .harness import (
     Outcome,
     arguments,
     by_name,
-    differentiable_args,
+    differentiated_args,
     failure,
     output_dtype,
     prepare,
@@ -89,7 +89,7 @@ def _start_differentiating(case, target, check):
     adapter, call, skipped = _start(case, target, check)
     if skipped:
         return None, None, (), skipped
-    names = _names(case, call, target)
+    names = differentiated_args(case, call, target)
     if not names:
         return None, None, (), _skipped("no differentiable argument in this case")
     return adapter, call, names, None
@@ -150,12 +150,6 @@ def _where_defined(case, call, values):
     """``values`` (shaped like the loss) with 0 where the reference's loss is not finite: a NaN loss
     (the mean over an all-ignored batch, 0/0) has no tangent to check; the forward check holds it."""
     return np.where(np.isfinite(_reference(case, call)), values, 0.0)
-
-
-def _names(case, call, target):
-    differentiable = differentiable_args(case.spec, call)
-    no_grad = target.signature(case.function).no_grad
-    return tuple(n for n in differentiable if n not in no_grad)
 
 
 def _within(values, expected, case, target, floor, what, budget=None):
@@ -394,7 +388,7 @@ def check_vmap(case, target):
             max(used, result.used)
         if not result.ok:
             problems.append(result.message)
-    names = _names(case, call, target)
+    names = differentiated_args(case, call, target)
     if names and np.shape(_reference(case, call)) == () and not problems:
         batched = _batched("all", call)
         args, kwargs = arguments(adapter, _stacked(samples, batched), case.dtype)

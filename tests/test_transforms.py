@@ -13,7 +13,7 @@ from conformance import transforms
 from conformance.cases import find, sample_call, transform_grid
 from conformance.checks import run_check
 from conformance.divergences import unsupported_transforms
-from conformance.harness import reference_function
+from conformance.harness import differentiated_args, reference_function
 from conformance.targets import TorchTarget, load
 
 PORTS = os.path.join(os.path.dirname(__file__), "ports")
@@ -56,7 +56,7 @@ def test_the_jvp_oracle_agrees_with_a_difference_of_the_reference_values(case_id
     """J v assembled from the reference's backward against a central difference of its forward."""
     case = find(case_id)
     call = sample_call(case)
-    names = transforms._names(case, call, load("torch.nn.functional"))
+    names = differentiated_args(case, call, load("torch.nn.functional"))
     shape, rows = transforms._jacobian(case, call, names)
     direction = {n: np.random.default_rng(0).standard_normal(np.shape(call.args[n])) for n in names}
     exact, _ = transforms._product(shape, rows, direction)

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..adapters import ArrayAdapter
+from ..adapters import ArrayAdapter, of_arguments
 
 # float64 cases need 64-bit arrays; without this JAX silently computes in float32.
 jax.config.update("jax_enable_x64", True)
@@ -73,10 +73,8 @@ class JaxAdapter(ArrayAdapter):
         return dict(zip(names, vjp(grad_output.astype(out.dtype)), strict=True))
 
     def _of(self, fn, kwargs, names):
-        """``fn`` as a function of the arguments ``names``, the others fixed at ``kwargs``."""
-        def f(*values):
-            return fn(**{**kwargs, **dict(zip(names, values, strict=True))})
-
+        """``fn`` as a function of the arguments ``names`` (adapters.of_arguments), jitted under ``jit``."""
+        f = of_arguments(fn, kwargs, list(names))
         return jax.jit(f) if self.jit else f
 
     def jvp(self, fn, kwargs, tangents):
