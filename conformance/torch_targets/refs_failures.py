@@ -22,6 +22,8 @@ import sys
 from collections import Counter
 from dataclasses import dataclass
 
+from ..options import CHECK_KINDS
+
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10: the same parser as a package
@@ -35,7 +37,7 @@ class Cause:
     key: str
     kind: str  # "genuine" or "suite"
     functions: tuple
-    checks: tuple  # forward, backward, error
+    checks: tuple  # of CHECKS: forward, backward, error, jvp, gradgrad, vmap
     pattern: str  # searched in "<case id>\n<failure message>"
     summary: str  # the root cause, one sentence
     fix: str = ""  # suite causes: how the suite stops causing it
@@ -57,7 +59,7 @@ FILE = os.path.join(os.path.dirname(__file__), "refs_failures.toml")  # the caus
 FIELDS = {"key", "kind", "functions", "checks", "pattern", "summary", "fix", "reproducer"}
 REQUIRED = ("key", "kind", "functions", "checks", "pattern", "summary")
 KINDS = {"genuine": "reproducer", "suite": "fix"}  # each kind with the field it must have
-CHECKS = ("forward", "backward", "error")
+CHECKS = CHECK_KINDS  # a cause explains failures of any kind of check, the transforms included
 
 
 def _cause(data, source):
@@ -127,7 +129,7 @@ def table(report):
     for cause in CAUSES:
         found = by_cause[cause.key]
         checks = Counter(f["check"] for f in found)
-        shown = ", ".join(f"{k} {checks[k]}" for k in ("forward", "backward", "error") if checks[k])
+        shown = ", ".join(f"{k} {checks[k]}" for k in CHECKS if checks[k])
         text = cause.summary + (f" **Fix:** {cause.fix}" if cause.fix else "")
         rows.append(f"| `{cause.key}` | {cause.kind} | {', '.join(cause.functions)} | {shown or '-'} | "
                     f"{len(found)} | {len(inherited(found))} | {text} |")
