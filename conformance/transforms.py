@@ -95,6 +95,20 @@ def _start_differentiating(case, target, check):
     return adapter, call, names, None
 
 
+def _ported(case, call, target):
+    """The target's function, called as the forward check calls it, with the first
+    ``call.positional`` arguments by position, though the adapter's transforms pass every argument
+    by name (``torch._refs``' softmax names its input ``a``, not ``input``)."""
+    fn = target.port(case.function, call)
+    leading = list(call.args)[:call.positional]
+
+    def called(**values):
+        positional = [values.pop(name) for name in leading]
+        return fn(*positional, **values)
+
+    return called
+
+
 def _raised(exc, what, case, call, check, target):
     text = str(exc) if isinstance(exc, Failure) else f"{what} raised {type(exc).__name__}: {exc}"
     hint = (f" (a target that does not implement {WHAT[check]} for {case.function} declares it: "
@@ -177,7 +191,7 @@ def check_jvp(case, target):
     tangents = _finite_directions(rows, {n: _random(rng, call.args[n], case.dtype) for n in names})
     args, kwargs = arguments(adapter, call, case.dtype)
     values = by_name(call, args, kwargs)
-    fn = target.port(case.function, call)
+    fn = _ported(case, call, target)
     try:
         tangent = guard.in_target(adapter.jvp, fn, values, {n: adapter.asarray(tangents[n], case.dtype)
                                                             for n in names})
@@ -283,7 +297,7 @@ def check_gradgrad(case, target):
     budget = GRADGRAD_BUDGET[case.dtype]
     args, kwargs = arguments(adapter, call, case.dtype, watched=names)
     values = by_name(call, args, kwargs)
-    fn = target.port(case.function, call)
+    fn = _ported(case, call, target)
     try:
         second, of_grad_output = guard.in_target(
             adapter.gradgrad, fn, values, names, adapter.asarray(grad_output, out_dtype),
@@ -359,7 +373,7 @@ def check_vmap(case, target):
     if any(s != shapes[0] for s in shapes[1:]):
         return _skipped("the case's draws differ in shape: no batch of them")
     out_dtype = output_dtype(case, call)
-    fn = target.port(case.function, call)
+    fn = _ported(case, call, target)
     problems = []
     worst_ulp = worst_rel = used = 0.0
     for mode in MODES:

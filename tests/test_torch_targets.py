@@ -41,6 +41,23 @@ def test_compiled_passes(compiled, check, case_id):
     assert outcome.status == "passed", outcome.message
 
 
+@pytest.mark.parametrize("check", ["jvp", "gradgrad", "vmap"])
+def test_compile_still_lacks_each_transform_it_is_declared_to_lack(compiled, check):
+    """The compiled targets declare every transform unsupported (torch_targets/__init__.py): the
+    check skips with the reason, and the same compiled function without the declaration fails it
+    (an eager fallback or a RuntimeError), so that torch.compile gaining the transform shows up."""
+    case = find("mse_loss(float32, (4, 5))")
+    declared = run_check(check, case, compiled)
+    assert declared.status == "skipped" and "declared unsupported: torch.compile" in declared.message
+    module = types.ModuleType("undeclared_compiled")
+    module.mse_loss = CompiledFunction("mse_loss", dynamic=False)
+    try:
+        outcome = run_check(check, case, TorchTarget(module, "undeclared-compiled"))
+    finally:
+        torch._dynamo.reset()  # a frame Dynamo gave up on under the transform stays skipped for the other tests
+    assert outcome.status == "failed", outcome.message
+
+
 @pytest.mark.slow
 def test_compiled_dynamic_serves_shapes_with_one_graph():
     from torch._dynamo.utils import counters

@@ -127,3 +127,28 @@ def test_check_selects_the_kinds_and_the_report_counts_each_in_its_column(tmp_pa
     jvp = sum(cell["checks"]["jvp"]["passed"] for cell in report["cells"])
     assert jvp == len(transform_grid(["softmax"], ["float64"]))
     assert "| jvp | " in (tmp_path / "conformance.md").read_text()
+
+
+class _PositionalOnly:
+    """softmax and log_softmax under another name for the input, as ``torch._refs`` has them
+    (``a``): torch's calling convention passes the input by position, so a target may name it
+    as it likes."""
+
+    @staticmethod
+    def softmax(a, dim=None, _stacklevel=3, dtype=None):
+        return torch.nn.functional.softmax(a, dim, _stacklevel, dtype)
+
+    @staticmethod
+    def log_softmax(a, dim=None, _stacklevel=3, dtype=None):
+        return torch.nn.functional.log_softmax(a, dim, _stacklevel, dtype)
+
+
+@pytest.mark.parametrize("check", transforms.CHECKS)
+def test_a_transform_passes_the_positional_arguments_by_position(check):
+    """The transforms call the target as the forward check does: an input taken by position under
+    another name is not a failure of the target (it was, for every softmax case of torch._refs)."""
+    target = TorchTarget(_PositionalOnly, "positional")
+    for function in ("softmax", "log_softmax"):
+        case = find(f"{function}(float64, (3, 4), dim=0, dtype='float64')")
+        outcome = run_check(check, case, target)
+        assert outcome.status == "passed", outcome.message

@@ -163,6 +163,23 @@ class CompiledFunction:
         return f"<{self.__doc__}>"
 
 
+# What torch.compile (2.13) does not do, for every function: the transform checks of the compiled
+# targets skip with these reasons (docs/transforms.md), and tests/test_torch_targets.py requires each
+# to fail without its declaration, so that torch.compile gaining one shows up.
+COMPILED_TRANSFORMS_REASONS = {
+    "jvp": "torch.compile runs a compiled function called inside torch.func.jvp eagerly (Dynamo traces no "
+           "graph under the transform): there is no compiled forward-mode AD to check",
+    "gradgrad": "torch.compile with aot_autograd does not support double backward (RuntimeError)",
+    "vmap": "torch.compile runs a compiled function called inside torch.func.vmap eagerly (Dynamo skips the "
+            "frame under the transform): there is no compiled batching rule to check",
+}
+
+
+def compiled_unsupported_transforms():
+    """``UNSUPPORTED_TRANSFORMS`` of the compiled targets: every transform of every function."""
+    return {name: dict(COMPILED_TRANSFORMS_REASONS) for name in functions()}
+
+
 def compiled_functions(dynamic, **settings):
     """``{name: CompiledFunction}`` for every registry function torch.nn.functional has."""
     return {name: CompiledFunction(name, dynamic=dynamic, **settings) for name in functions()}
