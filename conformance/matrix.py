@@ -21,8 +21,10 @@ import tempfile
 import time
 from dataclasses import dataclass
 
+from . import merge as merging
 from . import options, publish
 from .bindings import bindings
+from .dtypes import FLOAT_DTYPES
 from .report import FAILURES
 
 
@@ -138,10 +140,11 @@ def _run(target, args, budget, directory):
     return report, note, elapsed
 
 
-def _cell(report, function):
+def _cell(report, function, dtype=None):
+    """passed / failed (of any kind) / skipped counts of ``function`` (in ``dtype``, or all)."""
     counts = {"passed": 0, "failed": 0, "skipped": 0}
     for cell in report["cells"]:
-        if cell["function"] == function:
+        if cell["function"] == function and dtype in (None, cell["dtype"]):
             counts["passed"] += cell["counts"]["passed"] + cell["counts"]["xpassed"]
             counts["failed"] += sum(cell["counts"][s] for s in FAILURES)
             counts["skipped"] += cell["counts"]["skipped"] + cell["counts"]["xfailed"]
@@ -158,6 +161,8 @@ def build(results):
                   "versions": {"torch": versions(TARGETS[0])["torch"], **versions(target)}, "date": today,
                   "arguments": list(arguments), "note": note, "seconds": round(elapsed, 1)}
         if report is not None:
+            column["versions"]["torch"] = report["environment"].get("torch", column["versions"]["torch"])
+            column["date"] = (report["environment"].get("started") or today)[:10]
             checks = report["environment"]["checks"]
             if note:
                 note += f" ({report['verdict']['status']})"
@@ -168,9 +173,45 @@ def build(results):
                           verdict_counts=f"{report['verdict']['status']}: {counts} of {checks} checks",
                           checks_per_second=round(checks / elapsed, 1) if elapsed else None,
                           run_per_second=round(ran / elapsed, 1) if elapsed else None,
-                          cells={f: _cell(report, f) for f in REGISTRY}, findings=findings(report))
+                          cells={f: _cell(report, f) for f in REGISTRY},
+                          dtypes={d: {f: _cell(report, f, d) for f in REGISTRY} for d in _dtypes(report)},
+                          findings=findings(report))
+            shards = report["environment"].get("shards")
+            if shards:  # merged from shards: the wall time is the longest shard's, the machine time their sum
+                column.update(shards=len(shards), shard_seconds=report["environment"]["cpu_s"])
         columns.append(column)
     return {"columns": columns}
+
+
+def _dtypes(report):
+    """The dtypes a report has cells of, in the suite's order (error checks have none)."""
+    present = {cell["dtype"] for cell in report["cells"]}
+    return [d for d in FLOAT_DTYPES if d in present]
+
+
+def _counts_text(counts):
+    if not counts or not (counts["passed"] or counts["failed"]):
+        return "-"
+    return f"{'❌' if counts['failed'] else '✅'} {counts['passed']} / {counts['failed']} / {counts['skipped']}"
+
+
+def _by_dtype(columns):
+    """One table per dtype that any column ran: rows functions, a cell per target ("not run" where
+    the target's selection left the dtype out)."""
+    from .registry import REGISTRY
+
+    ran = {d for c in columns for d in c.get("dtypes", {})}
+    out = []
+    for dtype in [d for d in FLOAT_DTYPES if d in ran]:
+        out += ["", f"### {dtype}", "", "| function | " + " | ".join(f"`{c['target']}`" for c in columns) + " |",
+                "|---|" + "---|" * len(columns)]
+        for function in REGISTRY:
+            row = [_counts_text(c["dtypes"][dtype].get(function)) if dtype in c.get("dtypes", {}) else "not run"
+                   for c in columns]
+            out.append(f"| `{function}` | " + " | ".join(row) + " |")
+    return (["", "## By dtype", "", "The same counts per dtype, without the error checks (which have no dtype). "
+             "A column run before the matrix kept dtypes shows \"not run\" in every table until it is run "
+             "again."] + out) if out else []
 
 
 def to_markdown(matrix):
@@ -186,14 +227,7 @@ def to_markdown(matrix):
            "| function | " + " | ".join(f"`{c['target']}`" for c in columns) + " |",
            "|---|" + "---|" * len(columns)]
     for function in REGISTRY:
-        row = []
-        for column in columns:
-            counts = column.get("cells", {}).get(function)
-            if not counts or not (counts["passed"] or counts["failed"]):
-                row.append("-")
-            else:
-                mark = "❌" if counts["failed"] else "✅"
-                row.append(f"{mark} {counts['passed']} / {counts['failed']} / {counts['skipped']}")
+        row = [_counts_text(column.get("cells", {}).get(function)) for column in columns]
         out.append(f"| `{function}` | " + " | ".join(row) + " |")
     out += ["", "| target | selection | versions | date | time | checks/s: run, all | verdict |",
             "|---|---|---|---|---|---|---|"]
@@ -201,9 +235,13 @@ def to_markdown(matrix):
         versions_text = ", ".join(f"{k} {v}" for k, v in column["versions"].items())
         selection = " ".join(column.get("arguments", [])) or "the full grid"
         verdict = column.get("note") or column.get("verdict_counts") or column.get("verdict")
+        time_text = f"{column['seconds']} s"
+        if column.get("shards"):
+            time_text += f" ({column['shards']} shards, {column['shard_seconds']} s in all)"
         out.append(f"| `{column['target']}` (`{column['spec']}`) | `{selection}` | {versions_text} | "
-                   f"{column.get('date', '-')} | {column['seconds']} s | {column.get('run_per_second', '-')}, "
+                   f"{column.get('date', '-')} | {time_text} | {column.get('run_per_second', '-')}, "
                    f"{column.get('checks_per_second', '-')} | {verdict} |")
+    out += _by_dtype(columns)
     for column in columns:
         if not column.get("findings"):
             continue
@@ -231,6 +269,10 @@ def matrix_main(argv=None):
     parser.add_argument("--full", action="store_true",
                         help="every target on the full grid (default: each target's selection, e.g. float32, and "
                              "torch.compile's sub-grid); hours on two cores")
+    parser.add_argument("--from-reports", nargs="+", metavar="REPORT",
+                        help="build the columns from these JSON reports of python -m conformance instead of running "
+                             "the targets: the shards of one target (--shard K/N, run anywhere) are merged as "
+                             "python -m conformance merge does, and a missing shard makes the column incomplete")
     parser.add_argument("--force", action="store_true",
                         help="replace the published matrix with this run's columns alone, even if it checked nothing")
     args, extra = parser.parse_known_args(argv)
@@ -239,6 +281,12 @@ def matrix_main(argv=None):
         published = None if args.force or not os.path.exists(path) else options.json_file(path)
     except ValueError as exc:
         return options.usage_error(f"{path}: {exc} (--force replaces it)", parser.prog)
+    if args.from_reports:
+        try:
+            results = from_reports(args.from_reports)
+        except merging.MergeError as exc:
+            return options.usage_error(str(exc), parser.prog)
+        return _publish(args, results, published, path)
     results = []
     with tempfile.TemporaryDirectory() as directory:
         for target in TARGETS:
@@ -254,6 +302,10 @@ def matrix_main(argv=None):
             print(f"{target.name}: {report['verdict']['text'] if report else ''} {note or ''} in {elapsed:.0f} s",
                   flush=True)
             results.append((target, arguments, report, note, elapsed))
+    return _publish(args, results, published, path)
+
+
+def _publish(args, results, published, path):
     matrix = build(results)
     if not args.force and not _checked(matrix) and published is not None and _checked(published):
         print(f"nothing was checked: {path} and matrix.md are kept (--force replaces them)", file=sys.stderr)
@@ -264,6 +316,39 @@ def matrix_main(argv=None):
     publish.write_text(os.path.join(args.out, "matrix.md"), to_markdown(matrix))
     print(f"written: {os.path.join(args.out, 'matrix.md')}, matrix.json")
     return 0
+
+
+def _arguments(environment):
+    """The selection of a report's run, as the command-line arguments that make it."""
+    arguments = []
+    if environment.get("dtypes") and set(environment["dtypes"]) != set(FLOAT_DTYPES):
+        arguments += ["--dtype", ",".join(environment["dtypes"])]
+    if environment.get("functions"):
+        arguments += ["--function", ",".join(environment["functions"])]
+    if environment.get("selection"):
+        arguments += ["-k", environment["selection"]]
+    if environment.get("check_kinds") and set(environment["check_kinds"]) != set(options.CHECK_KINDS):
+        arguments += ["--check", ",".join(environment["check_kinds"])]
+    return tuple(arguments)
+
+
+def from_reports(paths):
+    """``build``'s results from reports on disk: one column per target, its shards merged."""
+    groups = {}
+    for path, report in merging.load(paths):
+        groups.setdefault(report["environment"]["target"], []).append((path, report))
+    results = []
+    for spec, reports in groups.items():
+        report = merging.merge(reports) if reports[0][1]["environment"].get("shard") else reports[0][1]
+        if len(reports) > 1 and not reports[0][1]["environment"].get("shard"):
+            raise merging.MergeError(f"{len(reports)} reports of {spec} that are not shards: give one")
+        target = next((t for t in TARGETS if t.spec == spec), None) or Target(spec, spec, (), spec)
+        status = report["verdict"]["status"]
+        note = report["verdict"]["text"] if status == "incomplete" else None
+        results.append((target, _arguments(report["environment"]), report, note,
+                        report["environment"]["duration_s"]))
+    order = [t.spec for t in TARGETS]
+    return sorted(results, key=lambda r: order.index(r[0].spec) if r[0].spec in order else len(order))
 
 
 def _checked(matrix):

@@ -52,6 +52,14 @@ def test_cells_and_markdown():
     assert column["date"] and column["versions"]["torch"]
     assert "| `torch` (`torch.nn.functional`) | `--dtype float32` |" in text
     assert "| failed: 7 passed, 2 failed, 1 skipped of 10 checks |" in text
+    # the dtype dimension: a table per dtype, and "not run" for a column published before it
+    assert column["dtypes"]["float32"]["mse_loss"] == {"passed": 5, "failed": 3, "skipped": 1}
+    assert column["dtypes"]["float64"]["mse_loss"] == {"passed": 6, "failed": 0, "skipped": 2}
+    older = {key: value for key, value in column.items() if key != "dtypes"} | {"target": "older"}
+    text = matrix.to_markdown({"columns": [column, older]})
+    float64 = text.split("### float64")[1].split("###")[0]
+    assert "| `mse_loss` | ✅ 6 / 0 / 2 | not run |" in float64
+    assert "| `mse_loss` | ❌ 5 / 3 / 1 | not run |" in text.split("### float32")[1]
 
 
 @pytest.mark.slow

@@ -191,3 +191,34 @@ def test_a_shard_runs_the_same_checks_under_xdist(tmp_path):
     assert all(run.returncode == 0 for run in runs), [run.stdout + run.stderr for run in runs]
     alone, xdist = (json.loads((tmp_path / name / "conformance.json").read_text()) for name in ("alone", "xdist"))
     assert alone["results"] == xdist["results"] and alone["results"]["passed"]
+
+
+# --- the matrix from shards ------------------------------------------------------------------------
+
+def test_the_matrix_builds_a_column_from_a_targets_shards(two_shards, tmp_path):
+    """python -m conformance matrix --from-reports: the shards of one target, run anywhere, are one
+    column, merged as python -m conformance merge does (its counts per dtype, the wall time of the
+    longest shard and the machine time of all); a missing shard leaves the column incomplete."""
+    from conformance import matrix
+
+    paths = []
+    for k, report in enumerate(two_shards, 1):
+        paths.append(tmp_path / f"{k}.json")
+        paths[-1].write_text(json.dumps(report))
+    assert matrix.matrix_main(["--from-reports", *map(str, paths), "--out", str(tmp_path / "whole")]) == 0
+    column, = json.loads((tmp_path / "whole" / "matrix.json").read_text())["columns"]
+    merged = merge.merge([(str(p), r) for p, r in zip(paths, two_shards, strict=True)])
+    assert column["target"] == "torch" and column["shards"] == 2 and column["verdict"] == merged["verdict"]["text"]
+    assert column["arguments"] == ["--dtype", "float64", "--function", "softmax,l1_loss", "--check", "forward,error"]
+    assert column["seconds"] == round(merged["environment"]["duration_s"], 1)
+    assert column["shard_seconds"] == merged["environment"]["cpu_s"]
+    assert list(column["dtypes"]) == ["float64"]  # the error checks, of no dtype, are in "cells" only
+    for counts, dtypes in ((column["cells"]["softmax"], ("float64", "-")), (column["dtypes"]["float64"]["softmax"],
+                                                                            ("float64",))):
+        assert counts["passed"] == sum(c["counts"]["passed"] for c in merged["cells"]
+                                       if c["function"] == "softmax" and c["dtype"] in dtypes) > 0
+    text = (tmp_path / "whole" / "matrix.md").read_text()
+    assert "### float64" in text and "(2 shards, " in text
+    assert matrix.matrix_main(["--from-reports", str(paths[0]), "--out", str(tmp_path / "half")]) == 0
+    half, = json.loads((tmp_path / "half" / "matrix.json").read_text())["columns"]
+    assert half["note"].startswith("incomplete") and "missing shard 2/2" in half["note"]
