@@ -10,6 +10,7 @@ an interrupted one, has the verdict "incomplete" (exit 3), naming those shards: 
 Each shard's host, platform, Python and times are kept (``environment.shards``).
 """
 
+import gzip
 import json
 import os
 
@@ -28,10 +29,13 @@ class MergeError(ValueError):
 
 
 def load(paths):
+    """``[(path, report)]`` of JSON reports, each plain or gzip-compressed (a name ending in ``.gz``:
+    a shard's report kept in a repository, as docs/compat/runs/ keeps them)."""
     reports = []
     for path in paths:
         try:
-            with open(path, encoding="utf-8") as f:
+            opener = gzip.open if str(path).endswith(".gz") else open
+            with opener(path, "rt", encoding="utf-8") as f:
                 reports.append((path, json.load(f)))
         except (OSError, ValueError) as exc:
             raise MergeError(f"{path}: cannot read a JSON report ({exc})") from None

@@ -199,15 +199,17 @@ def test_the_matrix_builds_a_column_from_a_targets_shards(two_shards, tmp_path):
     """python -m conformance matrix --from-reports: the shards of one target, run anywhere, are one
     column, merged as python -m conformance merge does (its counts per dtype, the wall time of the
     longest shard and the machine time of all); a missing shard leaves the column incomplete."""
+    import gzip
+
     from conformance import matrix
 
-    paths = []
-    for k, report in enumerate(two_shards, 1):
-        paths.append(tmp_path / f"{k}.json")
-        paths[-1].write_text(json.dumps(report))
+    paths = [tmp_path / "1.json", tmp_path / "2.json.gz"]  # a report kept compressed reads the same
+    paths[0].write_text(json.dumps(two_shards[0]))
+    with gzip.open(paths[1], "wt", encoding="utf-8") as f:
+        json.dump(two_shards[1], f)
     assert matrix.matrix_main(["--from-reports", *map(str, paths), "--out", str(tmp_path / "whole")]) == 0
     column, = json.loads((tmp_path / "whole" / "matrix.json").read_text())["columns"]
-    merged = merge.merge([(str(p), r) for p, r in zip(paths, two_shards, strict=True)])
+    merged = merge.merge(merge.load(paths))
     assert column["target"] == "torch" and column["shards"] == 2 and column["verdict"] == merged["verdict"]["text"]
     assert column["arguments"] == ["--dtype", "float64", "--function", "softmax,l1_loss", "--check", "forward,error"]
     assert column["seconds"] == round(merged["environment"]["duration_s"], 1)
