@@ -241,6 +241,10 @@ def to_markdown(matrix):
         out.append(f"| `{column['target']}` (`{column['spec']}`) | `{selection}` | {versions_text} | "
                    f"{column.get('date', '-')} | {time_text} | {column.get('run_per_second', '-')}, "
                    f"{column.get('checks_per_second', '-')} | {verdict} |")
+    jobs = sum(c.get("shard_seconds", c["seconds"]) for c in columns)
+    out += ["", f"Job time of these columns: {jobs:,.0f} s ({jobs / 3600:.2f} h), the sum of the run times of every "
+                "target and shard (what a CI job matrix bills); with a target's shards in parallel, its wall time "
+                "is its time column."]
     out += _by_dtype(columns)
     for column in columns:
         if not column.get("findings"):
