@@ -178,7 +178,7 @@ def build(results):
                           findings=findings(report))
             shards = report["environment"].get("shards")
             if shards:  # merged from shards: the wall time is the longest shard's, the machine time their sum
-                column.update(shards=len(shards), shard_seconds=report["environment"]["cpu_s"])
+                column.update(shards=len(shards), shard_seconds=round(report["environment"]["cpu_s"], 1))
         columns.append(column)
     return {"columns": columns}
 

@@ -213,7 +213,7 @@ def test_the_matrix_builds_a_column_from_a_targets_shards(two_shards, tmp_path):
     assert column["target"] == "torch" and column["shards"] == 2 and column["verdict"] == merged["verdict"]["text"]
     assert column["arguments"] == ["--dtype", "float64", "--function", "softmax,l1_loss", "--check", "forward,error"]
     assert column["seconds"] == round(merged["environment"]["duration_s"], 1)
-    assert column["shard_seconds"] == merged["environment"]["cpu_s"]
+    assert column["shard_seconds"] == round(merged["environment"]["cpu_s"], 1)
     assert list(column["dtypes"]) == ["float64"]  # the error checks, of no dtype, are in "cells" only
     for counts, dtypes in ((column["cells"]["softmax"], ("float64", "-")), (column["dtypes"]["float64"]["softmax"],
                                                                             ("float64",))):
