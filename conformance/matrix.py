@@ -178,7 +178,8 @@ def build(results):
                           findings=findings(report))
             shards = report["environment"].get("shards")
             if shards:  # merged from shards: the wall time is the longest shard's, the machine time their sum
-                column.update(shards=len(shards), shard_seconds=round(report["environment"]["cpu_s"], 1))
+                column.update(shards=len(shards), of_shards=int(shards[0]["shard"].split("/")[1]),
+                              shard_seconds=round(report["environment"]["cpu_s"], 1))
         columns.append(column)
     return {"columns": columns}
 
@@ -237,7 +238,7 @@ def to_markdown(matrix):
         verdict = column.get("note") or column.get("verdict_counts") or column.get("verdict")
         time_text = f"{column['seconds']} s"
         if column.get("shards"):
-            time_text += f" ({column['shards']} shards, {column['shard_seconds']} s in all)"
+            time_text += f" ({column['shards']} of {column['of_shards']} shards, {column['shard_seconds']} s in all)"
         out.append(f"| `{column['target']}` (`{column['spec']}`) | `{selection}` | {versions_text} | "
                    f"{column.get('date', '-')} | {time_text} | {column.get('run_per_second', '-')}, "
                    f"{column.get('checks_per_second', '-')} | {verdict} |")

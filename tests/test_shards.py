@@ -220,7 +220,7 @@ def test_the_matrix_builds_a_column_from_a_targets_shards(two_shards, tmp_path):
         assert counts["passed"] == sum(c["counts"]["passed"] for c in merged["cells"]
                                        if c["function"] == "softmax" and c["dtype"] in dtypes) > 0
     text = (tmp_path / "whole" / "matrix.md").read_text()
-    assert "### float64" in text and "(2 shards, " in text
+    assert "### float64" in text and "(2 of 2 shards, " in text
     assert matrix.matrix_main(["--from-reports", str(paths[0]), "--out", str(tmp_path / "half")]) == 0
     half, = json.loads((tmp_path / "half" / "matrix.json").read_text())["columns"]
     assert half["note"].startswith("incomplete") and "missing shard 2/2" in half["note"]
