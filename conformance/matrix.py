@@ -164,7 +164,7 @@ def build(results):
             column["versions"]["torch"] = report["environment"].get("torch", column["versions"]["torch"])
             column["date"] = (report["environment"].get("started") or today)[:10]
             checks = report["environment"]["checks"]
-            if note:
+            if note and not note.startswith(report["verdict"]["status"]):
                 note += f" ({report['verdict']['status']})"
                 column["note"] = note
             ran = checks - report["totals"]["skipped"]
@@ -344,9 +344,10 @@ def from_reports(paths):
         groups.setdefault(report["environment"]["target"], []).append((path, report))
     results = []
     for spec, reports in groups.items():
-        report = merging.merge(reports) if reports[0][1]["environment"].get("shard") else reports[0][1]
-        if len(reports) > 1 and not reports[0][1]["environment"].get("shard"):
+        sharded = bool(reports[0][1]["environment"].get("shard"))
+        if len(reports) > 1 and not sharded:
             raise merging.MergeError(f"{len(reports)} reports of {spec} that are not shards: give one")
+        report = merging.merge(reports) if sharded else reports[0][1]
         target = next((t for t in TARGETS if t.spec == spec), None) or Target(spec, spec, (), spec)
         status = report["verdict"]["status"]
         note = report["verdict"]["text"] if status == "incomplete" else None

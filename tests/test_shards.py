@@ -224,3 +224,10 @@ def test_the_matrix_builds_a_column_from_a_targets_shards(two_shards, tmp_path):
     assert matrix.matrix_main(["--from-reports", str(paths[0]), "--out", str(tmp_path / "half")]) == 0
     half, = json.loads((tmp_path / "half" / "matrix.json").read_text())["columns"]
     assert half["note"].startswith("incomplete") and "missing shard 2/2" in half["note"]
+    assert not half["note"].endswith("(incomplete)")
+    whole = copy.deepcopy(two_shards[0])  # two reports of one target that are not shards: which is it?
+    whole["environment"]["shard"] = None
+    unsharded = [tmp_path / "a.json", tmp_path / "b.json"]
+    for path in unsharded:
+        path.write_text(json.dumps(whole))
+    assert matrix.matrix_main(["--from-reports", *map(str, unsharded), "--out", str(tmp_path / "two")]) == 4
