@@ -9,11 +9,17 @@ that does not answer in time is killed and the case is ``"timeout"``; a worker t
 ``"crashed"`` case, with the signal, the call, the rerun line and the last lines the worker wrote
 (Python's faulthandler prints where it died). The next case starts a fresh worker, so a crash costs
 one process start and everything else costs a message over a pipe.
+
+On Linux a process start is a fork of a server process that imported torch and the suite once
+(multiprocessing's forkserver), so a worker after a crash or a timeout is ready in milliseconds, not
+in the seconds of importing torch again. The test process itself is never forked: its torch thread
+pools and any CUDA context are in use. Elsewhere each worker is a fresh interpreter (spawn).
 """
 
 import collections
 import faulthandler
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import signal
 import sys
@@ -30,10 +36,21 @@ START_TIMEOUT = 120.0  # importing torch and a framework, loading the target
 # the time limit and a process start, and a function that always hangs would take hours.
 MAX_TIMEOUTS = 2
 OUTPUT_SHOWN = 3000  # characters of the worker's output quoted after a crash
+PRELOADED = ["torch", "conformance.checks", "conformance.targets"]  # imported once by the fork server
 
 
-def _serve(connection, target_spec, base, log_path):
+def _context():
+    if sys.platform.startswith("linux"):
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(PRELOADED)  # read when the server starts, with the first worker
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+def _serve(connection, target_spec, base, log_path, environment):
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the test process's to handle
+    os.environ.clear()  # the test process's environment now, not the fork server's when it started
+    os.environ.update(environment)
     log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     os.dup2(log, 1)
     os.dup2(log, 2)
@@ -96,13 +113,21 @@ class Isolated:
         self.position = {_key(check, item): i for i, (check, item) in enumerate(self.upcoming)}
 
     def launch(self):
-        """Start the worker without waiting for it: it imports torch and loads the target while pytest
-        collects. :meth:`run` waits for it when the first check needs it."""
+        """Start what the worker needs without waiting for it: with spawn the worker itself, with the
+        fork server the server (the worker is forked when the first check needs it); either way
+        torch is imported while pytest collects, and :meth:`run` waits for it."""
         if self.process is not None:
             return
-        context = multiprocessing.get_context("spawn")  # fork would copy torch's thread pools mid-use
+        context = _context()
+        if context.get_start_method() == "forkserver":
+            multiprocessing.forkserver.ensure_running()  # returns at once; Process.start would wait
+        else:
+            self._begin(context)
+
+    def _begin(self, context):
         self.connection, child = context.Pipe()
-        self.process = context.Process(target=_serve, args=(child, self.target_spec, self.base, self.log.name),
+        self.process = context.Process(target=_serve, args=(child, self.target_spec, self.base, self.log.name,
+                                                            dict(os.environ)),
                                        daemon=True, name="conformance-target")
         self.process.start()
         child.close()
@@ -111,7 +136,8 @@ class Isolated:
     def _start(self):
         if self.process is not None and not self.loading:  # a worker that died: reap it, start another
             self._reap()
-        self.launch()
+        if self.process is None:
+            self._begin(_context())
         self.loading = False
         if not self.connection.poll(START_TIMEOUT):
             self.stop()
