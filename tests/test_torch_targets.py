@@ -128,7 +128,10 @@ def test_torch_derived_targets_inherit_torch_divergences():
 def test_compile_divergence_records(compiled):
     """Valid records today, read only for the compiled targets (not from known_divergences/)."""
     records = divergences.load(DIVERGENCES)
-    assert {r.function for r in records} == {"multilabel_margin_loss", "mse_loss", "cross_entropy"}
+    assert {r.function for r in records} == {"multilabel_margin_loss", "mse_loss", "cross_entropy", "ctc_loss",
+                                             "gaussian_nll_loss", "l1_loss", "multi_margin_loss", "smooth_l1_loss",
+                                             "huber_loss", "nll_loss", "binary_cross_entropy", "hinge_embedding_loss",
+                                             "margin_ranking_loss", "triplet_margin_with_distance_loss"}
     assert not set(records) & set(divergences.load())
     assert not any(r.applies("forward", "multilabel_margin_loss(float32, (4, 5), target=<full>)") for r in records)
     # pytorch#141017: the entries after a target's -1 count under torch.compile; a failure, and recorded.
@@ -136,6 +139,11 @@ def test_compile_divergence_records(compiled):
     outcome = run_check("forward", find(padded), compiled)
     assert outcome.status == "failed" and "but should be" in outcome.message
     assert any(r.applies("forward", padded) and "141017" in r.link for r in records)
+    # Found by the full grid: the compiled l1_loss drops its weight; a failure, and recorded.
+    weighted = "l1_loss(float32, (4, 5), weight=<positive>)"
+    outcome = run_check("forward", find(weighted), compiled)
+    assert outcome.status == "failed" and "but should be" in outcome.message, outcome.message
+    assert any(r.applies("forward", weighted) and "ignores its weight" in r.reason for r in records)
 
 
 def test_refs_target_runs():
