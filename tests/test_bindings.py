@@ -103,6 +103,22 @@ def test_a_fault_planted_in_the_mapping_is_caught(framework):
     assert "got" in outcome.message or "raised" in outcome.message
 
 
+def test_tinygrad_skips_a_dtype_its_device_cannot_compile(monkeypatch):
+    """tinygrad's CPU device compiles each kernel with the host's clang, and clang 14 has no bfloat16
+    for tinygrad's target: such a dtype's cases skip, naming why, instead of erroring as the suite's
+    own defect when their inputs are made. The probe agrees with a real cast; the skip is planted."""
+    module = _binding("tinygrad")
+    assert module._uncompilable("float32") is None
+    try:
+        module.Tensor(np.array([1.0], dtype=np.float32)).cast(module.dtypes.bfloat16).realize()
+        assert module._uncompilable("bfloat16") is None
+    except Exception:
+        assert "cannot compile a bfloat16 kernel" in module._uncompilable("bfloat16")
+    monkeypatch.setattr(module, "_uncompilable", lambda name: "planted: no kernel" if name == "float32" else None)
+    outcome = run_check("forward", find(AGREES["tinygrad"][0]), load("conformance.bindings.tinygrad"))
+    assert outcome.status == "skipped" and "planted: no kernel" in outcome.message, outcome.message
+
+
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_mapping_lists_every_registry_function(framework):
     module = _binding(framework)
