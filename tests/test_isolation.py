@@ -25,10 +25,10 @@ PORT = textwrap.dedent('''\
     ''')
 
 
-def _run(port, check="forward"):
+def _run(port):
     runner = Isolated(str(port), timeout=60.0)
     try:
-        return runner.run(check, CASE)
+        return runner.run("forward", CASE)
     finally:
         runner.close()
 

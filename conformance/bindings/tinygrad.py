@@ -33,7 +33,7 @@ DTYPES = {"float64": dtypes.float64, "float32": dtypes.float32, "float16": dtype
 
 
 @functools.cache
-def _uncompilable(dtype_name):
+def uncompilable(dtype_name):
     """Why tinygrad's device here cannot compute in ``dtype_name``, or None. Its CPU device compiles
     every kernel with the host's clang, and an older clang has no bfloat16 for the target tinygrad
     asks for (clang 14, Debian 12's, rejects the kernel): the cases skip, naming that, instead of
@@ -56,7 +56,7 @@ class TinygradAdapter(ArrayAdapter):
     raises = {RuntimeError: (ValueError, TypeError, AssertionError)}
 
     def unsupported(self, function, dtype_name):
-        return super().unsupported(function, dtype_name) or _uncompilable(dtype_name)
+        return super().unsupported(function, dtype_name) or uncompilable(dtype_name)
 
     def asarray(self, value, dtype_name):
         if dtype_name in DTYPES:
