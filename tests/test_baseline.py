@@ -2,12 +2,11 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
 from conformance import baseline
+from tests.cli import conformance
 
 PORTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ports")
 
@@ -37,20 +36,14 @@ def test_a_report_without_results_is_refused():
 PLANTED = ["--target", os.path.join(PORTS, "planted_mse_loss.py"), "--function", "mse_loss", "--dtype", "float64"]
 
 
-def _run(args, cwd):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "CONFORMANCE_"))}
-    return subprocess.run([sys.executable, "-m", "conformance", *args], cwd=cwd, capture_output=True, text=True,
-                          env=env, timeout=600)
-
-
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory):
     directory = tmp_path_factory.mktemp("baseline")
     paths = {}
     for name in ("faithful", "planted"):
-        result = _run(["--target", os.path.join(PORTS, f"{name}_mse_loss.py"), "--function", "mse_loss",
-                       "--dtype", "float64", "--report-dir", str(directory), "--json", str(directory / f"{name}.json")],
-                      directory)
+        result = conformance(["--target", os.path.join(PORTS, f"{name}_mse_loss.py"), "--function", "mse_loss",
+                              "--dtype", "float64", "--report-dir", directory, "--json", directory / f"{name}.json"],
+                             directory)
         assert result.returncode == (0 if name == "faithful" else 1), result.stdout + result.stderr
         paths[name] = directory / f"{name}.json"
     return directory, paths
@@ -59,7 +52,7 @@ def reports(tmp_path_factory):
 @pytest.mark.slow
 def test_a_run_that_matches_its_baseline_passes(reports):
     directory, paths = reports
-    result = _run([*PLANTED, "--report-dir", str(directory / "again"), "--baseline", str(paths["planted"])], directory)
+    result = conformance([*PLANTED, "--report-dir", directory / "again", "--baseline", paths["planted"]], directory)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "passed against the baseline" in result.stdout and "failures as expected; no change" in result.stdout
     with open(directory / "again" / "conformance.json") as f:
@@ -69,7 +62,7 @@ def test_a_run_that_matches_its_baseline_passes(reports):
 @pytest.mark.slow
 def test_a_regression_from_the_baseline_fails(reports):
     directory, paths = reports
-    result = _run([*PLANTED, "--report-dir", str(directory / "worse"), "--baseline", str(paths["faithful"])], directory)
+    result = conformance([*PLANTED, "--report-dir", directory / "worse", "--baseline", paths["faithful"]], directory)
     assert result.returncode == 1, result.stdout + result.stderr
     with open(directory / "worse" / "conformance.json") as f:
         report = json.load(f)
@@ -81,14 +74,14 @@ def test_a_regression_from_the_baseline_fails(reports):
 @pytest.mark.slow
 def test_diff_command(reports):
     directory, paths = reports
-    worse = _run(["diff", str(paths["faithful"]), str(paths["planted"])], directory)
+    worse = conformance(["diff", str(paths["faithful"]), str(paths["planted"])], directory)
     assert worse.returncode == 1
     assert "regressed: test_forward[mse_loss(float64, (4, 5))]: passed -> failed" in worse.stdout
-    better = _run(["diff", str(paths["planted"]), str(paths["faithful"])], directory)
+    better = conformance(["diff", str(paths["planted"]), str(paths["faithful"])], directory)
     assert better.returncode == 0 and better.stdout.split(" fixed")[0].isdigit()
 
 
 def test_an_unreadable_baseline_is_a_usage_error(tmp_path):
     (tmp_path / "bad.json").write_text("{}")
-    result = _run(["--function", "mse_loss", "--baseline", str(tmp_path / "bad.json")], tmp_path)
+    result = conformance(["--function", "mse_loss", "--baseline", str(tmp_path / "bad.json")], tmp_path)
     assert result.returncode == 4 and "--baseline" in result.stderr

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from .test_verdict import conformance
+from tests.cli import conformance
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REEXPORT = os.path.join(HERE, "ports", "reexport_torch.py")

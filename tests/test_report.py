@@ -6,13 +6,13 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from html.parser import HTMLParser
 
 import pytest
 
 from conformance import report as reporting
+from tests.cli import conformance
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHROMIUM = next((p for p in (shutil.which("chromium"), shutil.which("chromium-browser"), "/usr/bin/chromium")
@@ -516,14 +516,13 @@ def test_check_writable(tmp_path):
 def planted_run():
     """``python -m conformance`` against a softmax that normalises over the wrong dim."""
     directory = tempfile.mkdtemp(prefix="conformance-report-")
-    command = [sys.executable, "-m", "conformance", "--target", os.path.join("tests", "ports", "softmax_wrong_dim.py"),
-               "-k", "softmax", "--dtype", "float64", "--report-dir", directory]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    result = conformance(["--target", os.path.join("tests", "ports", "softmax_wrong_dim.py"), "-k", "softmax",
+                          "--dtype", "float64", "--report-dir", directory], ROOT)
     yield result, directory
     shutil.rmtree(directory, ignore_errors=True)
 
 
-@pytest.mark.slow  # runs python -m conformance in a subprocess
+@pytest.mark.slow  # runs python -m conformance
 def test_planted_fault_fails_in_its_cell_only(planted_run):
     result, directory = planted_run
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
@@ -546,7 +545,7 @@ def test_planted_fault_fails_in_its_cell_only(planted_run):
         assert os.path.getsize(os.path.join(directory, name)) > 0
 
 
-@pytest.mark.slow  # runs python -m conformance in a subprocess
+@pytest.mark.slow  # runs python -m conformance
 def test_planted_fault_html_marks_the_cell(planted_run):
     _, directory = planted_run
     with open(os.path.join(directory, "conformance.html"), encoding="utf-8") as f:
@@ -555,7 +554,7 @@ def test_planted_fault_html_marks_the_cell(planted_run):
     assert "skipped" in parsed.cells[("log_softmax", "float64")]["attrs"]["class"].split()
 
 
-@pytest.mark.slow  # runs python -m conformance in a subprocess
+@pytest.mark.slow  # runs python -m conformance
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
 def test_planted_fault_page_in_a_headless_browser(planted_run):
     _, directory = planted_run

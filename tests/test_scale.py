@@ -73,7 +73,7 @@ def test_the_profile_collects_only_its_own_tests():
 
 
 @pytest.mark.slow
-def test_a_fault_only_a_long_reduction_shows_fails_the_scale_profile_and_nothing_else():
+def test_a_fault_only_a_long_reduction_shows_fails_the_scale_profile_and_nothing_else(monkeypatch):
     """tests/ports/half_accumulating_bce.py adds its blocks of 65536 losses in a float16 accumulator:
     every case of the default grid and of the smoke profile passes, the 2**27-element scale case
     fails forward in float32 and in bfloat16 (about 9% off), and torch passes that same check, so it
@@ -87,6 +87,14 @@ def test_a_fault_only_a_long_reduction_shows_fails_the_scale_profile_and_nothing
         for check in ("scale_forward", "scale_backward"):
             assert run_check(check, case, planted).status == "passed", case.id
     torch_target = TorchTarget(__import__("torch").nn.functional)
+    totals, total = {}, scale.reference_total
+
+    def once(case, arguments):  # the reference's sum of a case's 2**27 elements, for the port and torch
+        if case.id not in totals:
+            totals[case.id] = total(case, arguments)
+        return totals[case.id]
+
+    monkeypatch.setattr(scale, "reference_total", once)
     for case in scale.cases("scale", functions=(function,)):
         assert case.elements() == 2**27
         outcome = run_check("scale_forward", case, planted)

@@ -10,7 +10,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 
 import pytest
 
@@ -18,6 +17,7 @@ from conformance import merge, shards
 from conformance.cases import conformance_grid, transform_grid
 from conformance.harness import ErrorInstance
 from conformance.registry import REGISTRY
+from tests.cli import clean_environment, conformance
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKFLOW = os.path.join(ROOT, "docs", "ci", "conformance-shards.yml")
@@ -59,12 +59,6 @@ def test_the_split_is_the_same_whatever_the_order_of_the_selection():
 
 # --- the merge -----------------------------------------------------------------------------------
 
-def _run(args, cwd, env=None):
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "CONFORMANCE_"))}
-    return subprocess.run([sys.executable, "-m", "conformance", *args], cwd=cwd, capture_output=True, text=True,
-                          env={**clean, **(env or {})}, timeout=600)
-
-
 SMALL = ["--function", "softmax,l1_loss", "--dtype", "float64", "--check", "forward,error"]
 
 
@@ -73,7 +67,7 @@ def two_shards(tmp_path_factory):
     where = tmp_path_factory.mktemp("shards")
     reports = []
     for k in (1, 2):
-        run = _run([*SMALL, "--shard", f"{k}/2", "--report-dir", f"s{k}"], where)
+        run = conformance([*SMALL, "--shard", f"{k}/2", "--report-dir", f"s{k}"], where)
         assert run.returncode == 0, run.stdout + run.stderr
         reports.append(json.loads((where / f"s{k}" / "conformance.json").read_text()))
     return reports
@@ -125,15 +119,15 @@ def test_a_rerun_shard_replaces_the_earlier_and_the_report_says_so(two_shards):
 def test_the_merge_command_reads_files_and_its_errors_are_one_line(two_shards, tmp_path):
     for k, report in enumerate(two_shards, 1):
         (tmp_path / f"{k}.json").write_text(json.dumps(report))
-    done = _run(["merge", "1.json", "2.json", "--out", "merged"], tmp_path)
+    done = conformance(["merge", "1.json", "2.json", "--out", "merged"], tmp_path)
     assert done.returncode == 0 and "passed" in done.stdout, done.stdout + done.stderr
     assert json.loads((tmp_path / "merged" / "conformance.json").read_text())["verdict"]["status"] == "passed"
     other = copy.deepcopy(two_shards[1])
     other["environment"]["torch"] = "2.12.0"
     (tmp_path / "other.json").write_text(json.dumps(other))
-    refused = _run(["merge", "1.json", "other.json", "--out", "merged"], tmp_path)
+    refused = conformance(["merge", "1.json", "other.json", "--out", "merged"], tmp_path)
     assert refused.returncode == 4 and len(refused.stderr.strip().splitlines()) == 1
-    lonely = _run(["merge", "1.json", "--out", "partial"], tmp_path)
+    lonely = conformance(["merge", "1.json", "--out", "partial"], tmp_path)
     assert lonely.returncode == 6 and "incomplete" in lonely.stdout
 
 
@@ -165,16 +159,16 @@ def test_the_shipped_workflow_runs_here_and_merges_to_the_unsharded_run(tmp_path
         job.mkdir()
         run = subprocess.run(["bash", "-e", "-c", command(_steps(shard_job)["run the shard"]["run"],
                                                           **{"matrix.shard": str(k)})],
-                             cwd=job, capture_output=True, text=True, env={**os.environ, **selection}, timeout=600)
+                             cwd=job, capture_output=True, text=True, env=clean_environment(selection), timeout=600)
         assert run.returncode == 0, run.stdout + run.stderr
         artifact = tmp_path / "merge" / "shards" / f"report-{target}-{k}"
         artifact.mkdir(parents=True)
         shutil.copy(job / "report" / "conformance.json", artifact)
     merging = command(_steps(merge_job)["merge the shards and judge the run"]["run"])
     merged = subprocess.run(["bash", "-e", "-c", merging], cwd=tmp_path / "merge", capture_output=True, text=True,
-                            timeout=600)
+                            env=clean_environment(), timeout=600)
     assert merged.returncode == 0, merged.stdout + merged.stderr
-    whole = _run(["--target", target, "--report-dir", "whole"], tmp_path, selection)
+    whole = conformance(["--target", target, "--report-dir", "whole"], tmp_path, selection)
     assert whole.returncode == 0, whole.stdout + whole.stderr
     one = json.loads((tmp_path / "whole" / "conformance.json").read_text())
     joined = json.loads((tmp_path / "merge" / "merged" / "conformance.json").read_text())
@@ -186,7 +180,7 @@ def test_the_shipped_workflow_runs_here_and_merges_to_the_unsharded_run(tmp_path
 
 @pytest.mark.slow
 def test_a_shard_runs_the_same_checks_under_xdist(tmp_path):
-    runs = [_run([*SMALL, "--shard", "1/2", "--report-dir", name, *extra], tmp_path)
+    runs = [conformance([*SMALL, "--shard", "1/2", "--report-dir", name, *extra], tmp_path)
             for name, extra in (("alone", ()), ("xdist", ("-n", "2")))]
     assert all(run.returncode == 0 for run in runs), [run.stdout + run.stderr for run in runs]
     alone, xdist = (json.loads((tmp_path / name / "conformance.json").read_text()) for name in ("alone", "xdist"))

@@ -111,12 +111,11 @@ def test_a_zero_tensor_derivative_reads_as_zeros():
 
 def test_check_selects_the_kinds_and_the_report_counts_each_in_its_column(tmp_path):
     import json
-    import subprocess
-    import sys
 
-    run = subprocess.run([sys.executable, "-m", "conformance", "--function", "softmax", "--dtype", "float64",
-                          "--check", "forward,jvp", "--report-dir", str(tmp_path)],
-                         capture_output=True, text=True, timeout=300)
+    from tests.cli import conformance
+
+    run = conformance(["--function", "softmax", "--dtype", "float64", "--check", "forward,jvp", "--report-dir",
+                       tmp_path], tmp_path)
     assert run.returncode == 0, run.stdout + run.stderr
     header = next(line for line in run.stdout.splitlines() if line.startswith("function"))
     assert header.split()[3:7] == ["forward", "backward", "errors", "jvp"] and "vmap" not in header

@@ -12,7 +12,7 @@ import time
 import pytest
 import torch
 
-pytestmark = pytest.mark.slow  # each test runs python -m conformance in a subprocess
+from tests.cli import clean_environment, conformance
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MISBEHAVING = os.path.join(HERE, "ports", "misbehaving.py")
@@ -28,13 +28,6 @@ PLANTED = {  # function -> (status it must show, what its message must say)
 }
 INNOCENT = ("log_softmax", "mse_loss")
 FUNCTIONS = ",".join([*PLANTED, *INNOCENT])
-
-
-def conformance(args, cwd, env=None, **kwargs):
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "CONFORMANCE_"))}
-    environment.update(env or {})
-    return subprocess.run([sys.executable, "-m", "conformance", *args], cwd=cwd, capture_output=True, text=True,
-                          env=environment, timeout=600, **kwargs)
 
 
 def _misbehaving_run(tmp_path_factory, workers):
@@ -58,6 +51,7 @@ def _failures(report, function):
     return [f for c in report["cells"] if c["function"] == function for f in c["failures"]]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("function", PLANTED)
 def test_a_planted_misbehaviour_fails_its_own_cases_with_its_status(serial, function):
     result, report = serial
@@ -69,6 +63,7 @@ def test_a_planted_misbehaviour_fails_its_own_cases_with_its_status(serial, func
     assert all(f["call"] and f["rerun"] and f["rerun"].startswith("pytest --pyargs") for f in failures)
 
 
+@pytest.mark.slow
 def test_the_innocent_pass_and_the_run_goes_on(serial):
     result, report = serial
     assert result.returncode == 1, result.stdout + result.stderr
@@ -85,12 +80,14 @@ def test_the_innocent_pass_and_the_run_goes_on(serial):
     assert pytest_counts["failed"] == totals["failed"] + totals["timeout"] + totals["crashed"] + totals["error"]
 
 
+@pytest.mark.slow
 def test_a_crash_quotes_where_the_worker_died(serial):
     _, report = serial
     crash = next(f for f in _failures(report, "smooth_l1_loss") if f["status"] == "crashed")
     assert "last output of the worker:" in crash["message"] and "misbehaving.py" in crash["message"]
 
 
+@pytest.mark.slow
 def test_workers_give_the_same_report(serial, tmp_path_factory):
     result, report = _misbehaving_run(tmp_path_factory, 2)
     assert result.returncode == 1, result.stdout + result.stderr
@@ -112,6 +109,7 @@ def _report(directory):
         return json.load(f)
 
 
+@pytest.mark.slow
 def test_a_target_that_provides_nothing_checks_nothing(tmp_path):
     result = conformance(["--target", "json", "--function", "mse_loss,softmax", "--dtype", "float64", "--report-dir",
                           "reports"], tmp_path)
@@ -122,6 +120,7 @@ def test_a_target_that_provides_nothing_checks_nothing(tmp_path):
     assert report["skip_reasons"] == {"not provided by target": report["totals"]["skipped"]}
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")
 def test_cuda_without_a_gpu_checks_nothing(tmp_path):
     result = conformance(["--device", "cuda", "--function", "mse_loss", "--dtype", "float64",
@@ -136,6 +135,7 @@ def test_cuda_without_a_gpu_checks_nothing(tmp_path):
     assert list(reasons.values()) == [checks] and "not available" in next(iter(reasons)).lower()
 
 
+@pytest.mark.slow
 def test_a_selection_of_nothing_replaces_an_older_report(tmp_path):
     green = conformance(["--function", "softmax", "--dtype", "float64", "--report-dir", "reports"], tmp_path)
     assert green.returncode == 0 and _report(tmp_path)["verdict"]["status"] == "passed"
@@ -163,10 +163,10 @@ def test_a_target_that_cannot_be_loaded_is_a_usage_error(tmp_path):
     assert result.stderr.count("cannot load it") == 1
 
 
+@pytest.mark.slow
 def test_ctrl_c_writes_a_partial_report_marked_interrupted(tmp_path):
     hanging = tmp_path / "hanging"
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "CONFORMANCE_"))}
-    environment["MISBEHAVING_HANGING"] = str(hanging)
+    environment = clean_environment({"MISBEHAVING_HANGING": str(hanging)})
     process = subprocess.Popen([sys.executable, "-m", "conformance", "--target", MISBEHAVING, "--function",
                                 "mse_loss,softmax", "--dtype", "float32", "--report-dir", "reports"],
                                cwd=tmp_path, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
