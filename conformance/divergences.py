@@ -95,7 +95,10 @@ def records(directory=DIRECTORY):
             continue
         with open(os.path.join(directory, name), "rb") as f:
             data = tomllib.load(f)
-        entries += [_record(d, name) for d in data.get("divergence", [])]
+        for d in data.get("divergence", []):  # one record, or one per function of a list of them
+            functions = d.get("function")
+            entries += [_record({**d, "function": f}, name) for f in (functions if isinstance(functions, list) else
+                                                                        [functions])]
     return entries
 
 

@@ -1,5 +1,7 @@
 """The known-divergence records: one kind of record for the grid and the property search."""
 
+import dataclasses
+
 import pytest
 
 from conformance import divergences
@@ -58,3 +60,13 @@ def test_a_malformed_record_is_refused(tmp_path, body):
     (tmp_path / "family.toml").write_text("[[divergence]]\n" + body)
     with pytest.raises(ValueError, match="family.toml"):
         divergences.records(str(tmp_path))
+
+
+def test_a_record_of_several_functions_is_one_record_for_each(tmp_path):
+    (tmp_path / "family.toml").write_text("[[divergence]]\n" + GRID.replace('"mse_loss"', '["mse_loss", "l1_loss"]')
+                                          + "[[divergence]]\n" + GRID.replace("mse_loss", "huber_loss"))
+    records = divergences.records(str(tmp_path))
+    assert [r.function for r in records] == ["mse_loss", "l1_loss", "huber_loss"]
+    assert records[0] == dataclasses.replace(records[1], function="mse_loss")
+    assert records[1].applies("forward", "l1_loss(float32, (4,), p)") and not records[1].applies(
+        "forward", "mse_loss(float32, (4,), p)")
