@@ -49,7 +49,6 @@ def reports(tmp_path_factory):
     return directory, paths
 
 
-@pytest.mark.slow
 def test_a_run_that_matches_its_baseline_passes(reports):
     directory, paths = reports
     result = conformance([*PLANTED, "--report-dir", directory / "again", "--baseline", paths["planted"]], directory)
@@ -59,7 +58,6 @@ def test_a_run_that_matches_its_baseline_passes(reports):
         assert json.load(f)["baseline"]["regressed"] == []
 
 
-@pytest.mark.slow
 def test_a_regression_from_the_baseline_fails(reports):
     directory, paths = reports
     result = conformance([*PLANTED, "--report-dir", directory / "worse", "--baseline", paths["faithful"]], directory)
@@ -71,7 +69,6 @@ def test_a_regression_from_the_baseline_fails(reports):
     assert all(was == "passed" and now == "failed" for _, was, now in regressed)
 
 
-@pytest.mark.slow
 def test_diff_command(reports):
     directory, paths = reports
     worse = conformance(["diff", str(paths["faithful"]), str(paths["planted"])], directory)

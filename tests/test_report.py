@@ -522,7 +522,6 @@ def planted_run():
     shutil.rmtree(directory, ignore_errors=True)
 
 
-@pytest.mark.slow  # runs python -m conformance
 def test_planted_fault_fails_in_its_cell_only(planted_run):
     result, directory = planted_run
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
@@ -545,7 +544,6 @@ def test_planted_fault_fails_in_its_cell_only(planted_run):
         assert os.path.getsize(os.path.join(directory, name)) > 0
 
 
-@pytest.mark.slow  # runs python -m conformance
 def test_planted_fault_html_marks_the_cell(planted_run):
     _, directory = planted_run
     with open(os.path.join(directory, "conformance.html"), encoding="utf-8") as f:
@@ -554,7 +552,6 @@ def test_planted_fault_html_marks_the_cell(planted_run):
     assert "skipped" in parsed.cells[("log_softmax", "float64")]["attrs"]["class"].split()
 
 
-@pytest.mark.slow  # runs python -m conformance
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
 def test_planted_fault_page_in_a_headless_browser(planted_run):
     _, directory = planted_run

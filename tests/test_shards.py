@@ -148,7 +148,8 @@ def test_the_shipped_workflow_runs_here_and_merges_to_the_unsharded_run(tmp_path
     count = int(workflow["env"]["SHARDS"])
     assert shard_job["strategy"]["matrix"]["shard"] == list(range(1, count + 1)) and count == 3
     target = shard_job["strategy"]["matrix"]["target"][0]
-    selection = {"CONFORMANCE_FUNCTION": "mse_loss,softmax,nll_loss", "CONFORMANCE_DTYPE": "float64"}
+    selection = {"CONFORMANCE_FUNCTION": "mse_loss,softmax,nll_loss", "CONFORMANCE_DTYPE": "float64",
+                 "CONFORMANCE_CHECK": "forward,error"}
 
     def command(text, **values):
         values = {"matrix.target": target, "env.SHARDS": str(count), **values}

@@ -109,7 +109,6 @@ def _report(directory):
         return json.load(f)
 
 
-@pytest.mark.slow
 def test_a_target_that_provides_nothing_checks_nothing(tmp_path):
     result = conformance(["--target", "json", "--function", "mse_loss,softmax", "--dtype", "float64", "--report-dir",
                           "reports"], tmp_path)
@@ -120,7 +119,6 @@ def test_a_target_that_provides_nothing_checks_nothing(tmp_path):
     assert report["skip_reasons"] == {"not provided by target": report["totals"]["skipped"]}
 
 
-@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")
 def test_cuda_without_a_gpu_checks_nothing(tmp_path):
     result = conformance(["--device", "cuda", "--function", "mse_loss", "--dtype", "float64",
@@ -135,7 +133,6 @@ def test_cuda_without_a_gpu_checks_nothing(tmp_path):
     assert list(reasons.values()) == [checks] and "not available" in next(iter(reasons)).lower()
 
 
-@pytest.mark.slow
 def test_a_selection_of_nothing_replaces_an_older_report(tmp_path):
     green = conformance(["--function", "softmax", "--dtype", "float64", "--report-dir", "reports"], tmp_path)
     assert green.returncode == 0 and _report(tmp_path)["verdict"]["status"] == "passed"
