@@ -10,6 +10,7 @@ import textwrap
 import pytest
 
 from conformance.registry import REGISTRY
+from tests.cli import clean_environment
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PORTS = os.path.join(HERE, "ports")
@@ -93,9 +94,8 @@ def test_an_unknown_function_is_a_usage_error_listing_the_known_ones(capsys):
 
 
 def _run(args, cwd, **kwargs):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "CONFORMANCE_"))}
-    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=300,
-                          **kwargs)
+    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True,
+                          env=clean_environment(), timeout=300, **kwargs)
 
 
 @pytest.mark.slow
