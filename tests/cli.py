@@ -1,10 +1,11 @@
 """``python -m conformance``, as the suite's own tests run it.
 
-By default in this process (``conformance.__main__.main``): a subprocess would import torch twice,
-itself and its worker's fork server, about 6 s of CPU before its first check, and the tests run
-it a few dozen times. The checks still run in a worker process (the suite's isolation), so a target
-that crashes or hangs cannot take the test process down. The tests that are about the process
-itself (its exit on a signal, ``python -m`` from another directory) pass ``process=True``.
+In this process (``conformance.__main__.main``): a subprocess would import torch twice, itself and
+its worker's fork server, about 6 s of CPU before its first check, and the tests run it a few dozen
+times. The checks still run in a worker process (the suite's isolation), so a target that crashes
+or hangs cannot take the test process down. The tests that are about a process itself (Ctrl-C,
+``pytest --pyargs`` from another directory, the shipped workflow's commands) start one, with
+:func:`clean_environment`.
 """
 
 import contextlib
@@ -12,7 +13,6 @@ import io
 import os
 import signal
 import subprocess
-import sys
 
 
 def clean_environment(env=None):
@@ -23,15 +23,12 @@ def clean_environment(env=None):
     return environment
 
 
-def conformance(args, cwd, env=None, *, process=False, timeout=600):
+def conformance(args, cwd, env=None):
     """The run ``python -m conformance ARGS`` in ``cwd`` with :func:`clean_environment`, as a
-    ``subprocess.CompletedProcess`` (exit code, stdout, stderr); ``timeout`` bounds a subprocess only."""
-    args = [str(a) for a in args]
-    if process:
-        return subprocess.run([sys.executable, "-m", "conformance", *args], cwd=cwd, capture_output=True, text=True,
-                              env=clean_environment(env), timeout=timeout)
+    ``subprocess.CompletedProcess`` (exit code, stdout, stderr)."""
     from conformance.__main__ import main
 
+    args = [str(a) for a in args]
     saved_environment, saved_directory = dict(os.environ), os.getcwd()
     saved_interrupt = signal.getsignal(signal.SIGINT)  # a run started with SIGINT ignored installs its own
     environment, out, err = clean_environment(env), io.StringIO(), io.StringIO()
