@@ -95,10 +95,9 @@ def records(directory=DIRECTORY):
             continue
         with open(os.path.join(directory, name), "rb") as f:
             data = tomllib.load(f)
-        for d in data.get("divergence", []):  # one record, or one per function of a list of them
-            functions = d.get("function")
-            entries += [_record({**d, "function": f}, name) for f in (functions if isinstance(functions, list) else
-                                                                        [functions])]
+        for d in data.get("divergence", []):  # a list of functions stands for one record per function
+            functions = d["function"] if isinstance(d.get("function"), list) else [d.get("function")]
+            entries += [_record({**d, "function": f}, name) for f in functions]
     return entries
 
 

@@ -30,7 +30,7 @@ def failures(target, function, checks=("forward", "backward", "error"), dtypes=(
     the cases where torch itself is a known divergence (an xfail record: they fail without any
     planted fault). ``sizes``: the size-regime cases (``conformance/sizes.py``) instead of the grid's
     others (``dtypes`` None: every dtype)."""
-    known = divergences.by_function(divergences.load()).get(function, [])  # a case looks only at its own
+    known = divergences.for_function(function)  # a case looks only at its own function's records
     failed = []
     spec = REGISTRY[function]
     if sizes:
